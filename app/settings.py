@@ -1,0 +1,80 @@
+"""One settings object, from defaults, an optional sanad.toml and SANAD_* environment variables."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from index.chunking import ChunkerConfig
+from index.pipeline import IndexConfig
+from index.search import SearchConfig
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_data_dir() -> Path:
+    # In a source checkout the index lives beside the code (git-ignored `data/`); an
+    # installed copy keeps it in the user's data folder.
+    if (PROJECT_ROOT / "pyproject.toml").exists():
+        return PROJECT_ROOT / "data"
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "sanad"
+
+
+def _default_models_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "sanad" / "models"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SANAD_", toml_file=os.environ.get("SANAD_CONFIG", "sanad.toml"),
+        extra="forbid",
+    )
+
+    data_dir: Path = Field(default_factory=_default_data_dir,
+                           description="where the built index lives")
+    models_dir: Path = Field(default_factory=_default_models_dir,
+                             description="user-level cache of fetched models")
+    embed_model: str = Field("embeddinggemma-300m", description=(
+        "a fetched model alias, a sentence-transformers folder, or a hub name"))
+    embed_dtype: Literal["bfloat16", "float32"] = "bfloat16"
+    embed_batch_size: int = Field(32, ge=1, le=1024)
+    threads: int | None = Field(None, ge=1, description="CPU threads for the models")
+    chunk_size: int = Field(256, ge=16, le=2048, description="chunk size in model tokens")
+    store: Literal["faiss"] = "faiss"
+    hybrid: Literal["auto", "off"] = "auto"
+    lexical_weight: float = Field(0.5, ge=0.0, le=1.0)
+    top_k: int = Field(5, ge=1, le=50)
+    max_file_mb: float = Field(20.0, gt=0)
+
+    @field_validator("data_dir", "models_dir", mode="after")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings,
+                                   env_settings, dotenv_settings, file_secret_settings,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls),
+                file_secret_settings)
+
+    def index_config(self) -> IndexConfig:
+        return IndexConfig(
+            data_dir=self.data_dir, store=self.store,
+            chunker=ChunkerConfig(chunk_size=self.chunk_size),
+            max_file_bytes=int(self.max_file_mb * 1024 * 1024),
+        )
+
+    def search_config(self) -> SearchConfig:
+        return SearchConfig(hybrid=self.hybrid, lexical_weight=self.lexical_weight)

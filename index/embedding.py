@@ -1,0 +1,162 @@
+"""The embedding model: resolved from settings, loaded once, seen through llama-index."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from llama_index.core.base.embeddings.base import BaseEmbedding
+
+from index import models
+
+
+class EmbedderError(RuntimeError):
+    """The configured embedding model cannot be found or loaded; the message says why."""
+
+
+@dataclass(frozen=True)
+class EmbedderIdentity:
+    """What the manifest records, so an index is never searched with another model."""
+
+    name: str
+    hash: str
+    dim: int
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "hash": self.hash, "dim": self.dim}
+
+
+def resolve_model(ref: str, models_dir: Path) -> tuple[str, str]:
+    """(what to load, a hash that identifies it) for a model alias, folder or hub name."""
+    if ref in models.SPECS:
+        if not models.is_fetched(models_dir, ref):
+            raise EmbedderError(
+                f"embedding model {ref!r} is not in {models_dir}. Run `sanad models fetch` "
+                "(or set SANAD_EMBED_MODEL to a sentence-transformers folder or name)."
+            )
+        spec = models.SPECS[ref]
+        return str(models.model_path(models_dir, ref)), spec.sha256[spec.main_file]
+    folder = Path(ref).expanduser()
+    if folder.is_dir():
+        return str(folder), _folder_fingerprint(folder)
+    # A hub name: sentence-transformers resolves it (and fails clearly when offline).
+    return ref, hashlib.sha256(ref.encode()).hexdigest()
+
+
+def _folder_fingerprint(folder: Path) -> str:
+    """Cheap identity of a model folder: names and sizes of its files, and its small configs."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        rel = path.relative_to(folder).as_posix()
+        digest.update(f"{rel}\0{path.stat().st_size}\n".encode())
+        if path.suffix == ".json" and path.stat().st_size < 1_000_000:
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _builtin_prompts(folder: str) -> tuple[str | None, str | None]:
+    """The model's own query/document prompts, if its folder declares them."""
+    config = Path(folder) / "config_sentence_transformers.json"
+    try:
+        prompts = json.loads(config.read_text()).get("prompts", {})
+    except (OSError, ValueError):
+        return None, None
+    return prompts.get("query"), prompts.get("document") or prompts.get("passage")
+
+
+def describe(ref: str, models_dir: Path) -> dict:
+    """{name, hash, dim} of a model without loading it (dim from its folder's config)."""
+    target, model_hash = resolve_model(ref, models_dir)
+    dim = None
+    dense = sorted(Path(target).glob("*_Dense/config.json")) if Path(target).is_dir() else []
+    try:
+        if dense:
+            dim = json.loads(dense[-1].read_text())["out_features"]
+        else:
+            dim = json.loads((Path(target) / "config.json").read_text())["hidden_size"]
+    except (OSError, ValueError, KeyError):
+        pass
+    name = ref if ref in models.SPECS else Path(target).name or ref
+    return {"name": name, "hash": model_hash, "dim": dim}
+
+
+def load_embedder(ref: str, models_dir: Path, *, dtype: str = "bfloat16",
+                  batch_size: int = 32, threads: int | None = None) -> BaseEmbedding:
+    """A llama-index embedding model running sentence-transformers on the CPU."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    import torch
+    import transformers
+    from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+
+    if threads:
+        torch.set_num_threads(threads)
+    target, model_hash = resolve_model(ref, models_dir)
+    query_prompt, doc_prompt = _builtin_prompts(target)
+    torch_dtype = {"bfloat16": torch.bfloat16, "float32": torch.float32}.get(dtype)
+    if torch_dtype is None:
+        raise EmbedderError(f"embed_dtype must be bfloat16 or float32, not {dtype!r}")
+    try:
+        model = HuggingFaceEmbedding(
+            model_name=target,
+            device="cpu",
+            query_instruction=query_prompt,
+            text_instruction=doc_prompt,
+            embed_batch_size=batch_size,
+            model_kwargs={"dtype": torch_dtype},
+        )
+    except OSError as exc:
+        raise EmbedderError(f"cannot load embedding model {ref!r} ({target}): {exc}") from exc
+    st_model = model._model
+    dim_of = getattr(st_model, "get_embedding_dimension", None) or st_model.get_sentence_embedding_dimension
+    dim = dim_of()
+    name = ref if ref in models.SPECS else Path(target).name or ref
+    model.__dict__["sanad_identity"] = EmbedderIdentity(name=name, hash=model_hash, dim=dim)
+    return model
+
+
+def identity(embed_model: BaseEmbedding) -> EmbedderIdentity:
+    found = embed_model.__dict__.get("sanad_identity")
+    if found is None:
+        raise EmbedderError(f"{type(embed_model).__name__} carries no sanad_identity")
+    return found
+
+
+def token_counter(embed_model: BaseEmbedding):
+    """Count tokens the way the model will see them (for chunk sizing)."""
+    counter = embed_model.__dict__.get("sanad_count_tokens")
+    if counter is not None:
+        return counter
+    tokenizer = embed_model._model.tokenizer
+
+    def count(text: str) -> int:
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    return count
+
+
+def to_matrix(vectors: list[list[float]]) -> np.ndarray:
+    """Float32, L2-normalised rows for inner-product search."""
+    matrix = np.asarray(vectors, dtype=np.float32)
+    if matrix.ndim == 1:
+        matrix = matrix[None, :]
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return matrix / norms
+
+
+def embed_documents(embed_model: BaseEmbedding, texts: list[str], progress: bool) -> np.ndarray:
+    if not texts:
+        return np.zeros((0, identity(embed_model).dim), dtype=np.float32)
+    return to_matrix(embed_model.get_text_embedding_batch(texts, show_progress=progress))
+
+
+def embed_query(embed_model: BaseEmbedding, text: str) -> np.ndarray:
+    return to_matrix(embed_model.get_query_embedding(text))[0]

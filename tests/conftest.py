@@ -1,0 +1,36 @@
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.fakes import FakeEmbedder
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = ROOT / "seeds" / "us-mexico-migration-talks.txt"
+DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.fixture
+def fake_embedder() -> FakeEmbedder:
+    return FakeEmbedder()
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    """A folder with the seed article and two small English articles."""
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    shutil.copy(SEED, folder / SEED.name)
+    (folder / "rivers.md").write_text(
+        "# Rivers of Europe\n\nThe Danube flows through ten countries. It ends in the Black Sea.\n\n"
+        "The Rhine starts in the Swiss Alps! Does it reach the North Sea? Yes, near Rotterdam.\n",
+        encoding="utf-8")
+    (folder / "bread.html").write_text(
+        "<html><head><title>Baking bread</title><style>p{color:red}</style></head><body>"
+        "<h1>Baking bread</h1><p>Flour, water and salt make dough.<script>alert(1)</script></p>"
+        "<p>Bake the loaf for forty minutes.</p></body></html>", encoding="utf-8")
+    return folder

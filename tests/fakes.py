@@ -1,0 +1,52 @@
+"""Deterministic stand-ins for the real models, for fast unit tests."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+import numpy as np
+from llama_index.core.base.embeddings.base import BaseEmbedding
+
+from index.embedding import EmbedderIdentity
+from index.textnorm import tokens
+
+FAKE_DIM = 64
+
+
+def _word_vector(word: str) -> np.ndarray:
+    seed = int.from_bytes(hashlib.sha256(word.encode()).digest()[:8], "little")
+    return np.random.default_rng(seed).standard_normal(FAKE_DIM)
+
+
+class FakeEmbedder(BaseEmbedding):
+    """Bag of hashed words: texts sharing words are close. Counts what it embeds."""
+
+    delay: float = 0.0
+
+    def __init__(self, name: str = "fake-embedder", delay: float = 0.0, **kwargs):
+        super().__init__(model_name=name, embed_batch_size=8, delay=delay, **kwargs)
+        self.__dict__["sanad_identity"] = EmbedderIdentity(
+            name=name, hash=hashlib.sha256(name.encode()).hexdigest(), dim=FAKE_DIM)
+        self.__dict__["sanad_count_tokens"] = lambda text: len(text.split())
+        self.__dict__["embedded"] = 0
+
+    def _vector(self, text: str) -> list[float]:
+        vec = np.zeros(FAKE_DIM)
+        for word in tokens(text):
+            vec += _word_vector(word)
+        if not vec.any():
+            vec[0] = 1.0
+        return (vec / np.linalg.norm(vec)).tolist()
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return self._vector(query)
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return self._vector(query)
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        if self.delay:
+            time.sleep(self.delay)
+        self.__dict__["embedded"] += 1
+        return self._vector(text)

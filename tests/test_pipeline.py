@@ -1,0 +1,141 @@
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index.chunking import ChunkerConfig
+from index.pipeline import IndexConfig, index_paths
+from index.storage import IndexMismatchError, NoIndexError, current_folder, load_index
+from index.store import FaissStore
+from tests.fakes import FakeEmbedder
+
+
+def run(corpus, data_dir, embedder, **kwargs):
+    return index_paths([corpus], IndexConfig(data_dir=data_dir), embedder, progress=False,
+                       log=lambda m: None, **kwargs)
+
+
+def test_first_run_indexes_all_and_second_embeds_nothing(corpus, tmp_path, fake_embedder):
+    data = tmp_path / "data"
+    first = run(corpus, data, fake_embedder)
+    assert sorted(first.added) == ["bread", "rivers", "us-mexico-migration-talks"]
+    assert first.chunks_embedded == first.chunks_total > 11
+    embedded = fake_embedder.embedded
+    second = run(corpus, data, fake_embedder)
+    assert second.chunks_embedded == 0 and not second.written
+    assert fake_embedder.embedded == embedded
+    assert len(second.unchanged) == 3
+    index = load_index(data)
+    assert len(index.store) == len(index.chunks) == first.chunks_total
+    for chunk in index.chunks.values():
+        assert index.articles[chunk.article_id].text[chunk.start:chunk.end] == chunk.text
+
+
+def test_changed_file_replaces_its_chunks_and_removed_file_goes(corpus, tmp_path, fake_embedder):
+    data = tmp_path / "data"
+    run(corpus, data, fake_embedder)
+    before = load_index(data)
+    (corpus / "rivers.md").write_text("# Rivers\n\nThe Loire is the longest river in France.\n")
+    (corpus / "bread.html").unlink()
+    report = run(corpus, data, fake_embedder)
+    assert report.updated == ["rivers"] and report.removed == ["bread"]
+    assert report.chunks_embedded == 2
+    after = load_index(data)
+    assert set(after.articles) == {"rivers", "us-mexico-migration-talks"}
+    texts = [c.text for c in after.chunks.values()]
+    assert "The Loire is the longest river in France." in texts
+    assert not any("Danube" in t or "Flour" in t for t in texts)
+    gone = sum(c.article_id in ("rivers", "bread") for c in before.chunks.values())
+    assert len(after.store) == len(after.chunks) == len(before.chunks) - gone + 2
+    assert set(after.store.ids()) == set(after.chunks)
+
+
+def test_indexing_one_folder_keeps_articles_from_another(corpus, tmp_path, fake_embedder):
+    data = tmp_path / "data"
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "note.txt").write_text("A note about tea.")
+    run(corpus, data, fake_embedder)
+    index_paths([other], IndexConfig(data_dir=data), fake_embedder, progress=False,
+                log=lambda m: None)
+    assert "note" in load_index(data).articles and "bread" in load_index(data).articles
+
+
+def test_bad_file_is_reported_and_the_rest_indexed(corpus, tmp_path, fake_embedder):
+    (corpus / "broken.txt").write_bytes(b"\xff\xfe\xfa not utf8")
+    (corpus / "empty.md").write_bytes(b"")
+    report = run(corpus, tmp_path / "data", fake_embedder)
+    assert sorted(Path(e.path).name for e in report.errors) == ["broken.txt", "empty.md"]
+    assert len(report.added) == 3
+
+
+def test_a_file_that_turns_bad_keeps_its_indexed_version(corpus, tmp_path, fake_embedder):
+    data = tmp_path / "data"
+    run(corpus, data, fake_embedder)
+    (corpus / "rivers.md").write_bytes(b"\xff\xfe broken now")
+    report = run(corpus, data, fake_embedder)
+    assert report.removed == [] and len(report.errors) == 1
+    assert "rivers" in load_index(data).articles
+
+
+def test_other_model_or_chunker_gives_clear_error(corpus, tmp_path, fake_embedder):
+    data = tmp_path / "data"
+    run(corpus, data, fake_embedder)
+    with pytest.raises(IndexMismatchError, match="rebuild"):
+        run(corpus, data, FakeEmbedder(name="another-model"))
+    with pytest.raises(IndexMismatchError, match="chunker"):
+        index_paths([corpus], IndexConfig(data_dir=data, chunker=ChunkerConfig(chunk_size=32)),
+                    fake_embedder, progress=False, log=lambda m: None)
+    report = run(corpus, data, FakeEmbedder(name="another-model"), rebuild=True)
+    assert report.chunks_embedded == report.chunks_total
+
+
+def test_crash_while_writing_leaves_previous_index(corpus, tmp_path, fake_embedder, monkeypatch):
+    data = tmp_path / "data"
+    run(corpus, data, fake_embedder)
+    previous = current_folder(data)
+    (corpus / "rivers.md").write_text("# Rivers\n\nChanged text about the Seine.\n")
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("index.storage.os.replace", crash)
+    with pytest.raises(OSError, match="disk full"):
+        run(corpus, data, fake_embedder)
+    monkeypatch.undo()
+    assert current_folder(data) == previous
+    index = load_index(data)
+    assert any("Danube" in c.text for c in index.chunks.values())
+    assert not list(data.glob(".tmp-gen-*"))
+    report = run(corpus, data, fake_embedder)
+    assert report.updated == ["rivers"]
+
+
+def test_no_index_error_says_how_to_build(tmp_path):
+    with pytest.raises(NoIndexError, match="sanad index"):
+        load_index(tmp_path / "nothing")
+
+
+def test_manifest_records_model_chunker_and_hashes(corpus, tmp_path, fake_embedder):
+    data = tmp_path / "data"
+    run(corpus, data, fake_embedder)
+    manifest = json.loads((current_folder(data) / "manifest.json").read_text())
+    assert manifest["model"]["name"] == "fake-embedder" and manifest["model"]["dim"] == 64
+    assert manifest["chunker"]["chunk_size"] == 256
+    assert len(manifest["articles"]["rivers"]["sha256"]) == 64
+    assert os.path.islink(data / "current")
+
+
+def test_faiss_store_never_reuses_an_id_after_delete(tmp_path):
+    store = FaissStore(dim=4)
+    eye = np.eye(4, dtype=np.float32)
+    store.add(["a", "b", "c"], eye[:3])
+    store.delete(["a"])
+    store.add(["d"], eye[3:])
+    assert sorted(store.ids()) == ["b", "c", "d"]
+    assert store.search(eye[2], 1) == [("c", 1.0)]
+    store.save(tmp_path / "s")
+    loaded = FaissStore.load(tmp_path / "s", 4)
+    assert loaded.search(eye[3], 1) == [("d", 1.0)] and len(loaded) == 3
