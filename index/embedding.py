@@ -155,7 +155,13 @@ def to_matrix(vectors: list[list[float]]) -> np.ndarray:
 def embed_documents(embed_model: BaseEmbedding, texts: list[str], progress: bool) -> np.ndarray:
     if not texts:
         return np.zeros((0, identity(embed_model).dim), dtype=np.float32)
-    return to_matrix(embed_model.get_text_embedding_batch(texts, show_progress=progress))
+    # Batches of similar length waste less work on padding; restore the order afterwards.
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    vectors = embed_model.get_text_embedding_batch([texts[i] for i in order],
+                                                   show_progress=progress)
+    matrix = np.empty((len(texts), len(vectors[0])), dtype=np.float32)
+    matrix[order] = to_matrix(vectors)
+    return matrix
 
 
 def embed_query(embed_model: BaseEmbedding, text: str) -> np.ndarray:

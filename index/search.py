@@ -87,12 +87,14 @@ class Searcher:
         order = np.argsort(-scores)[:k]
         return [self._chunk_ids[i] for i in order if scores[i] > 0]
 
-    def search(self, question: str, k: int = 5) -> list[Passage]:
+    def search(self, question: str, k: int = 5, vector: np.ndarray | None = None) -> list[Passage]:
+        """Top-k passages; `vector` is the question's embedding if the caller has it."""
         if not question.strip():
             raise ValueError("the question is empty")
         if not self._chunk_ids:
             return []
-        vector = embed_query(self.embed_model, question)
+        if vector is None:
+            vector = embed_query(self.embed_model, question)
         depth = max(k, self.config.candidates)
         dense = self.dense(vector, depth)
         fused: dict[str, float] = {}
