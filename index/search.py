@@ -9,6 +9,8 @@ smaller weight, so a strong dense hit is never pushed out by a lexical one.
 
 from __future__ import annotations
 
+import bisect
+import re
 from dataclasses import asdict, dataclass
 
 import bm25s
@@ -18,7 +20,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 
 from index.embedding import embed_query
 from index.storage import IndexData
-from index.textnorm import script_of, tokens
+from index.textnorm import STOPWORDS, normalize, script_of, tokens
 
 RRF_K = 60  # the usual constant of reciprocal-rank fusion
 
@@ -50,9 +52,30 @@ class Passage:
 _STEMMERS = {"arabic": Stemmer.Stemmer("arabic"), "latin": Stemmer.Stemmer("english")}
 
 
+_AR_PREFIXES = sorted(["وال", "بال", "فال", "لل", "ال", "و", "ف", "ب", "ل"],
+                      key=len, reverse=True)
+_AR_SUFFIXES = sorted(["هما", "ها", "هم", "كم", "نا", "ون", "ين", "ات", "ان", "ية", "ة", "ه", "ي",
+                       "ت", "ا"], key=len, reverse=True)
+
+
+def light_stem(word: str) -> str:
+    """Strip one common prefix and suffix (Arabic) or plural/verb endings (Latin)."""
+    word = normalize(word)
+    if script_of(word) == "arabic":
+        for prefix in _AR_PREFIXES:
+            if word.startswith(prefix) and len(word) - len(prefix) >= 3:
+                word = word[len(prefix):]
+                break
+        for suffix in _AR_SUFFIXES:
+            if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+                return word[: -len(suffix)]
+        return word
+    return re.sub(r"(?:'s|ies|es|s|ed|ing)$", "", word) if len(word) > 4 else word
+
+
 def lexical_tokens(text: str, script: str | None = None) -> list[str]:
     stemmer = _STEMMERS.get(script or script_of(text))
-    words = tokens(text)
+    words = [w for w in tokens(text) if w not in STOPWORDS]
     return stemmer.stemWords(words) if stemmer else words
 
 
@@ -65,6 +88,7 @@ class Searcher:
         self._chunk_ids = list(data.chunks)
         self._scripts = np.array([script_of(data.chunks[c].text) for c in self._chunk_ids])
         self._bm25 = None
+        self._stems: list[str] | None = None
         if self.config.hybrid != "off" and self._chunk_ids:
             self._bm25 = bm25s.BM25()
             corpus = [lexical_tokens(data.chunks[c].text, s)
@@ -87,6 +111,28 @@ class Searcher:
         order = np.argsort(-scores)[:k]
         return [self._chunk_ids[i] for i in order if scores[i] > 0]
 
+    def unknown_terms(self, words: list[str]) -> list[str]:
+        """Those of `words` that appear in no chunk, in any inflection we can strip.
+
+        Lenient on purpose (a word counts as known when its light stem begins any corpus
+        word), so it only flags terms the articles really never use, like a country they
+        never name. Only meaningful where the corpus has text in the word's script: an
+        English word is always unknown to an all-Arabic corpus, which says nothing.
+        """
+        if self._stems is None:
+            self._stems = sorted({light_stem(w) for c in self._chunk_ids
+                                  for w in tokens(self.data.chunks[c].text)})
+        unknown = []
+        for word in words:
+            script = script_of(word)
+            if script == "other" or not (self._scripts == script).any():
+                continue
+            stem = light_stem(word)
+            at = bisect.bisect_left(self._stems, stem)
+            if at == len(self._stems) or not self._stems[at].startswith(stem):
+                unknown.append(word)
+        return unknown
+
     def search(self, question: str, k: int = 5, vector: np.ndarray | None = None) -> list[Passage]:
         """Top-k passages; `vector` is the question's embedding if the caller has it."""
         if not question.strip():
@@ -100,8 +146,12 @@ class Searcher:
         fused: dict[str, float] = {}
         for rank, (cid, _) in enumerate(dense):
             fused[cid] = 1.0 / (RRF_K + rank + 1)
-        for rank, cid in enumerate(self.lexical(question, depth)):
-            fused[cid] = fused.get(cid, 0.0) + self.config.lexical_weight / (RRF_K + rank + 1)
+        # The dense ranking tells which script the answer is written in; the lexical side
+        # only joins when that is the question's own script.
+        top_script = script_of(self.data.chunks[dense[0][0]].text) if dense else "other"
+        if top_script == script_of(question):
+            for rank, cid in enumerate(self.lexical(question, depth)):
+                fused[cid] = fused.get(cid, 0.0) + self.config.lexical_weight / (RRF_K + rank + 1)
         ranked = sorted(fused, key=lambda c: -fused[c])[:k]
         cosine = dict(dense)
         missing = [c for c in ranked if c not in cosine]

@@ -41,3 +41,13 @@ def script_of(text: str) -> str:
 
 def tokens(text: str) -> list[str]:
     return _TOKEN.findall(normalize(text))
+
+
+# Function words of English and Arabic: no evidence of a match, no claim in an answer.
+STOPWORDS = set("""a an the of in on at to for from by with and or but is are was were be been
+being it its this that these those as which who whom whose what when where why how do does did
+not no yes than then there their they them he she his her we our you your i me my also said says
+will would could should can may might has have had into about after before over under more most
+very such any all some one two per""".split()) | {normalize(w) for w in """في من على إلى الى
+عن مع أن ان إن إنه أنه التي الذي الذين هذه هذا ذلك تلك كان كانت يكون لم لن لا ما ماذا هل و أو
+ثم قد كما بين عند كل أي حيث إذا اذا وقد وقال قال فيما أيضا""".split()}

@@ -7,11 +7,17 @@ import time
 
 import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
+from llama_index.core.llms import CompletionResponse, CustomLLM, LLMMetadata
 
 from index.embedding import EmbedderIdentity
 from index.textnorm import tokens
 
 FAKE_DIM = 64
+# A tiny bilingual lexicon, so cross-language tests can retrieve Arabic text for English words.
+LEXICON = {"mexico": "المكسيك", "mexican": "المكسيكي", "billion": "مليار", "20": "20",
+           "venezuela": "فنزويلا", "sanctions": "العقوبات", "president": "الرئيس",
+           "aid": "كمساعدات", "called": "دعا"}
+_LEXICON = {k: tokens(v)[0] for k, v in LEXICON.items()}
 
 
 def _word_vector(word: str) -> np.ndarray:
@@ -34,7 +40,7 @@ class FakeEmbedder(BaseEmbedding):
     def _vector(self, text: str) -> list[float]:
         vec = np.zeros(FAKE_DIM)
         for word in tokens(text):
-            vec += _word_vector(word)
+            vec += _word_vector(_LEXICON.get(word, word))
         if not vec.any():
             vec[0] = 1.0
         return (vec / np.linalg.norm(vec)).tolist()
@@ -50,3 +56,32 @@ class FakeEmbedder(BaseEmbedding):
             time.sleep(self.delay)
         self.__dict__["embedded"] += 1
         return self._vector(text)
+
+
+class FakeLLM(CustomLLM):
+    """Replies with whatever `respond(prompt)` returns; records every prompt it saw."""
+
+    def __init__(self, respond, **kwargs):
+        super().__init__(**kwargs)
+        self.__dict__["respond"] = respond
+        self.__dict__["prompts"] = []
+
+    @property
+    def metadata(self) -> LLMMetadata:
+        return LLMMetadata(model_name="fake-llm", is_chat_model=False)
+
+    def complete(self, prompt: str, formatted: bool = False, **kwargs) -> CompletionResponse:
+        self.__dict__["prompts"].append(prompt)
+        return CompletionResponse(text=self.__dict__["respond"](prompt))
+
+    def stream_complete(self, prompt: str, formatted: bool = False, **kwargs):
+        text = self.complete(prompt).text
+
+        def gen():
+            sent = ""
+            for word in text.split(" "):
+                delta = word if not sent else " " + word
+                sent += delta
+                yield CompletionResponse(text=sent, delta=delta)
+
+        return gen()

@@ -1,0 +1,314 @@
+"""The answer service: retrieve → select evidence → generate → verify → cite, or refuse.
+
+Everything user-facing (CLI, web chat, API, widget, eval) calls `AnswerService`; nothing
+else talks to the LLM. `answer_stream` yields text deltas and then one final
+`AnswerResult`; `answer` returns that result alone.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from llama_index.core.llms import ChatMessage
+
+from app import prompts
+from app.citations import check_answer, with_markers
+from app.language import LANGUAGE_NAMES, detect_language, is_yes_no_question
+from app.llm import STRONG_BACKENDS, Backend
+from app.settings import Settings
+from index.chunking import sentence_spans
+from index.embedding import embed_documents, embed_query
+from index.search import Passage, Searcher
+from index.textnorm import STOPWORDS, script_of, tokens
+
+NOT_FOUND = "NOT_FOUND"
+_QUESTION_WORDS = {"what", "who", "whom", "which", "when", "where", "why", "how", "whose",
+                   "ماذا", "ما", "من", "متى", "اين", "لماذا", "كيف", "كم", "هل", "اي", "ماهي",
+                   "وما", "ومن", "ومتى", "وكيف", "وهل", "ولماذا"}
+
+
+class AnswerError(ValueError):
+    """Bad input to the answer service (an empty or oversized question, say)."""
+
+
+@dataclass
+class Turn:
+    question: str
+    answer: str
+
+
+@dataclass
+class AnswerSentence:
+    text: str
+    citations: list[int]
+    support: float | None
+
+
+@dataclass
+class Evidence:
+    n: int
+    quote: str
+    lang: str
+
+
+@dataclass
+class AnswerResult:
+    question: str
+    standalone_question: str
+    language: str
+    answer: str
+    sentences: list[AnswerSentence]
+    evidence: list[Evidence]
+    passages: list[Passage]  # the numbered passages given to the model: [n] is passages[n-1]
+    retrieved: list[Passage]  # the retrieved chunks the evidence was selected from
+    refused: bool
+    mode: str  # backend, and for cross-language answers the policy used
+    refusal_reason: str = ""
+    translation: dict | None = None  # {"text", "label", "lang"} for evidence-first answers
+    dropped: list[dict] = field(default_factory=list)  # sentences removed by verification
+    removed_markers: int = 0
+    yes_no: bool = False
+    notice: str = ""
+    timings: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Token:
+    """A streamed piece of text; `part` is "answer" or "translation"."""
+
+    text: str
+    part: str = "answer"
+
+
+class AnswerService:
+    def __init__(self, settings: Settings, searcher_factory, backend: Backend):
+        self.settings = settings
+        self._searcher = searcher_factory
+        self.backend = backend
+        self._sentence_vectors: OrderedDict[tuple, np.ndarray] = OrderedDict()
+
+    # -- retrieval and evidence -------------------------------------------------------
+    def condense(self, question: str, history: list[Turn]) -> str:
+        """A follow-up rewritten as a standalone question, in the user's language."""
+        history = history[-self.settings.history_turns:] if self.settings.history_turns else []
+        if not history:
+            return question
+        if self.backend.llm is None:
+            # Without a model, the previous question supplies the missing context.
+            return f"{history[-1].question} {question}"
+        transcript = "\n".join(f"User: {t.question[:500]}\nAssistant: {t.answer[:500]}"
+                               for t in history)
+        rewritten = self.backend.complete([ChatMessage(role="user", content=prompts.render(
+            "condense", history=transcript, question=question))])
+        rewritten = rewritten.strip().strip('"“”').splitlines()[0].strip() if rewritten else ""
+        if not rewritten or detect_language(rewritten) != detect_language(question):
+            return question
+        return rewritten
+
+    def _embed_sentences(self, searcher: Searcher, spans: list[tuple]) -> np.ndarray:
+        missing = [s for s in spans if s not in self._sentence_vectors]
+        if missing:
+            texts = [searcher.data.articles[a].text[start:end] for a, start, end in missing]
+            for span, vec in zip(missing, embed_documents(searcher.embed_model, texts, False)):
+                self._sentence_vectors[span] = vec
+                if len(self._sentence_vectors) > 20000:
+                    self._sentence_vectors.popitem(last=False)
+        return np.stack([self._sentence_vectors[s] for s in spans])
+
+    def prepare_context(self, question: str, k: int | None = None
+                        ) -> tuple[list[Passage], list[Passage]]:
+        """(retrieved chunks, numbered evidence sentences chosen from the best of them)."""
+        searcher: Searcher = self._searcher()
+        vector = embed_query(searcher.embed_model, question)
+        retrieved = searcher.search(question, k or self.settings.top_k, vector=vector)
+        candidates = []
+        for passage in retrieved[:3]:
+            article = searcher.data.articles[passage.article_id]
+            for start, end in sentence_spans(passage.text, passage.start):
+                if len(tokens(article.text[start:end])) >= 2:
+                    candidates.append((passage, start, end))
+        if not candidates:
+            return retrieved, []
+        spans = [(p.article_id, s, e) for p, s, e in candidates]
+        scores = self._embed_sentences(searcher, spans) @ vector
+        best = np.argsort(-scores)[: self.settings.evidence_sentences]
+        evidence = []
+        for n, i in enumerate(best, start=1):
+            passage, start, end = candidates[i]
+            text = searcher.data.articles[passage.article_id].text[start:end]
+            evidence.append(Passage(n=n, article_id=passage.article_id, title=passage.title,
+                                    paragraph=passage.paragraph, start=start, end=end,
+                                    text=text, score=round(float(scores[i]), 4)))
+        return retrieved, evidence
+
+    def refusal_reason(self, question: str, evidence: list[Passage]) -> str:
+        """Why the articles cannot answer this, or "" when they may."""
+        if not evidence:
+            return "nothing relevant was retrieved"
+        lang = detect_language(question)
+        threshold = self.settings.refuse_below_ar if lang == "ar" else self.settings.refuse_below_en
+        if evidence[0].score < threshold:
+            return f"best evidence scores {evidence[0].score:.2f}, below {threshold:.2f} for {lang}"
+        if script_of(evidence[0].text) != script_of(question):
+            return ""  # the answer lives in another script: words cannot be checked
+        words = [w for w in re.findall(r"\w+", question)
+                 if len(w) > 2 and w.lower() not in STOPWORDS
+                 and tokens(w) and tokens(w)[0] not in STOPWORDS | _QUESTION_WORDS]
+        unknown = self._searcher().unknown_terms(words)
+        if unknown:
+            return f"the articles never mention: {', '.join(unknown)}"
+        return ""
+
+    # -- answering --------------------------------------------------------------------
+    def answer(self, question: str, history: list[Turn] | None = None,
+               k: int | None = None) -> AnswerResult:
+        result = None
+        for item in self.answer_stream(question, history, k):
+            if isinstance(item, AnswerResult):
+                result = item
+        assert result is not None
+        return result
+
+    def answer_stream(self, question: str, history: list[Turn] | None = None,
+                      k: int | None = None) -> Iterator[Token | AnswerResult]:
+        question = (question or "").strip()
+        if not question:
+            raise AnswerError("the question is empty")
+        if len(question) > self.settings.max_question_chars:
+            raise AnswerError(f"the question is {len(question)} characters long; the limit is "
+                              f"{self.settings.max_question_chars}")
+        started = time.perf_counter()
+        timings: dict[str, float] = {}
+        lang = detect_language(question)
+        standalone = self.condense(question, history or [])
+        retrieved, evidence = self.prepare_context(standalone, k)
+        timings["retrieval_ms"] = _ms(started)
+        result = AnswerResult(
+            question=question, standalone_question=standalone, language=lang, answer="",
+            sentences=[], evidence=[Evidence(p.n, p.text, detect_language(p.text))
+                                    for p in evidence],
+            passages=evidence, retrieved=retrieved, refused=False, mode=self.backend.name,
+            yes_no=is_yes_no_question(standalone), notice=self.backend.notice,
+        )
+        reason = self.refusal_reason(standalone, evidence)
+        if reason:
+            yield from self._refuse(result, reason, started, timings)
+            return
+        evidence_lang = detect_language(evidence[0].text)
+        cross = evidence_lang != lang
+        policy = self.settings.cross_language
+        if policy == "auto":
+            policy = "direct" if self.backend.name in STRONG_BACKENDS else "evidence_first"
+        answer_lang = evidence_lang if cross and policy == "evidence_first" else lang
+        if cross:
+            result.mode = f"{self.backend.name}, {policy}"
+
+        first_token = None
+        if self.backend.llm is None:
+            text = self._extractive(evidence)
+            yield Token(text)
+            first_token = _ms(started)
+        else:
+            pieces = []
+            for delta in self.backend.stream(self._answer_messages(standalone, evidence,
+                                                                   answer_lang)):
+                if first_token is None:
+                    first_token = _ms(started)
+                pieces.append(delta)
+                yield Token(delta)
+            text = "".join(pieces).strip()
+        timings["first_token_ms"] = first_token if first_token is not None else _ms(started)
+
+        if NOT_FOUND in text or not text:
+            yield from self._refuse(result, "the model found no answer in the evidence", started,
+                                    timings)
+            return
+        numbered = {p.n: p.text for p in evidence}
+        checked = check_answer(text, numbered, standalone)
+        result.removed_markers = checked.removed_markers
+        result.dropped = [{"text": s.text, "citations": s.citations, "problems": s.problems}
+                          for s in checked.dropped]
+        kept = checked.kept
+        if not kept:
+            # Nothing the model wrote survived the checks: fall back to quoting the evidence.
+            text = self._extractive(evidence)
+            checked = check_answer(text, numbered, standalone)
+            kept = checked.kept
+            result.mode += ", quoted after failed checks"
+        result.sentences = [AnswerSentence(s.text, s.citations, s.support) for s in kept]
+        result.answer = " ".join(with_markers(s.text, s.citations) for s in kept)
+        if result.yes_no:
+            result.answer = self._with_basis(result, evidence, lang)
+        if cross and policy == "evidence_first":
+            result.answer = f"{prompts.message('evidence_intro', lang)}\n{result.answer}"
+            if self.backend.llm is not None:
+                yield from self._translate(result, answer_lang, lang)
+        timings["total_ms"] = _ms(started)
+        result.timings = timings
+        yield result
+
+    def _answer_messages(self, question: str, evidence: list[Passage], lang: str
+                         ) -> list[ChatMessage]:
+        language = LANGUAGE_NAMES.get(lang, "the language of the question")
+        passages = "\n".join(f"[{p.n}] {p.text}" for p in evidence)
+        return [
+            ChatMessage(role="system", content=prompts.render("answer_system", language=language)),
+            ChatMessage(role="user", content=prompts.render(
+                "answer_user", passages=passages, question=question, language=language)),
+        ]
+
+    def _extractive(self, evidence: list[Passage]) -> str:
+        """The best evidence sentences, quoted, each with its citation."""
+        best = evidence[0].score
+        chosen = [p for p in evidence[:2] if p.score >= best - 0.05]
+        return " ".join(with_markers(p.text, [p.n]) for p in chosen)
+
+    def _with_basis(self, result: AnswerResult, evidence: list[Passage], lang: str) -> str:
+        """A yes/no answer never stands without the sentence it rests on."""
+        cited = result.sentences[0].citations[0] if result.sentences else evidence[0].n
+        basis = next(p for p in evidence if p.n == cited)
+        quote = with_markers(f"«{basis.text}»", [basis.n])
+        if basis.text in result.answer:
+            return result.answer
+        return f"{result.answer}\n{prompts.message('yesno_basis', lang)} {quote}"
+
+    def _translate(self, result: AnswerResult, source: str, target: str) -> Iterator[Token]:
+        text = "\n".join(with_markers(s.text, s.citations) for s in result.sentences)
+        messages = [
+            ChatMessage(role="system", content=prompts.render(
+                "translate_system", source=LANGUAGE_NAMES[source],
+                target=LANGUAGE_NAMES[target])),
+            ChatMessage(role="user", content=prompts.render("translate_user", text=text)),
+        ]
+        pieces = []
+        for delta in self.backend.stream(messages):
+            pieces.append(delta)
+            yield Token(delta, part="translation")
+        translation = "".join(pieces).strip()
+        if translation and script_of(translation) != script_of(text):
+            result.translation = {"text": translation, "lang": target,
+                                  "label": prompts.message("translation_label", target)}
+
+    def _refuse(self, result: AnswerResult, reason: str, started: float, timings: dict
+                ) -> Iterator[Token | AnswerResult]:
+        result.refused = True
+        result.refusal_reason = reason
+        result.answer = prompts.message("refusal", result.language)
+        result.sentences = []
+        yield Token(result.answer)
+        timings.setdefault("first_token_ms", _ms(started))
+        timings["total_ms"] = _ms(started)
+        result.timings = timings
+        yield result
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)

@@ -1,0 +1,141 @@
+"""Parse [n] citation markers from an answer and check each sentence against what it cites.
+
+A sentence survives when it cites at least one passage that was given to the model, every
+number and month in it appears in the cited text, every capitalised name appears there (or
+in the question), and enough of its words are found in the cited text. Markers pointing at
+passages that were not given are removed and counted.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from index.chunking import sentence_spans
+from index.search import lexical_tokens
+from index.textnorm import STOPWORDS, normalize, script_of
+
+_MARKER = re.compile(r"\s*\[(\d{1,3}(?:\s*[,،]\s*\d{1,3})*)\]")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_NAME = re.compile(r"\b[A-Z][a-zA-Z\u00C0-\u024F'’-]+")
+MONTHS = {
+    "january": "يناير", "february": "فبراير", "march": "مارس", "april": "أبريل", "may": "مايو",
+    "june": "يونيو", "july": "يوليو", "august": "أغسطس", "september": "سبتمبر",
+    "october": "أكتوبر", "november": "نوفمبر", "december": "ديسمبر",
+}
+# Each month in every form we accept for it, normalised.
+_MONTH_FORMS = [{en, normalize(ar)} for en, ar in MONTHS.items()]
+MIN_SUPPORT = 0.5
+
+
+@dataclass
+class CheckedSentence:
+    text: str  # without markers
+    citations: list[int]
+    support: float | None  # share of content words found in the cited text (None: other script)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass
+class CheckedAnswer:
+    sentences: list[CheckedSentence]
+    removed_markers: int
+
+    @property
+    def kept(self) -> list[CheckedSentence]:
+        return [s for s in self.sentences if s.ok]
+
+    @property
+    def dropped(self) -> list[CheckedSentence]:
+        return [s for s in self.sentences if not s.ok]
+
+    def text(self) -> str:
+        return " ".join(with_markers(s.text, s.citations) for s in self.kept)
+
+
+def with_markers(sentence: str, citations: list[int]) -> str:
+    """'Text [1][2].': markers go before the sentence's closing punctuation."""
+    marks = "".join(f"[{n}]" for n in citations)
+    body = sentence.rstrip()
+    end = ""
+    while body and body[-1] in ".!?؟؛…":
+        body, end = body[:-1], body[-1] + end
+    return f"{body.rstrip()} {marks}{end}" if marks else sentence
+
+
+def _content_words(text: str) -> list[str]:
+    return [w for w in lexical_tokens(text) if w not in STOPWORDS and not w.isdigit()]
+
+
+def _numbers(text: str) -> set[str]:
+    return {n.replace(",", "") for n in _NUMBER.findall(normalize(text))}
+
+
+def split_markers(text: str, max_n: int) -> tuple[list[tuple[str, list[int]]], int]:
+    """Sentences with their citation numbers; out-of-range numbers dropped and counted."""
+    removed = 0
+    result = []
+    for start, end in sentence_spans(text.strip()):
+        sentence = text.strip()[start:end]
+        cited: list[int] = []
+        for group in _MARKER.findall(sentence):
+            for raw in re.split(r"\s*[,،]\s*", group):
+                n = int(raw)
+                if 1 <= n <= max_n:
+                    if n not in cited:
+                        cited.append(n)
+                else:
+                    removed += 1
+        bare = _MARKER.sub("", sentence).strip()
+        if bare and bare not in ".؟?!":
+            if result and not re.search(r"\w", bare):
+                continue
+            result.append((bare, cited))
+        elif cited and result:  # a marker that stands after the full stop
+            result[-1][1].extend(n for n in cited if n not in result[-1][1])
+    return result, removed
+
+
+def check_sentence(sentence: str, citations: list[int], passages: dict[int, str],
+                   question: str = "") -> CheckedSentence:
+    checked = CheckedSentence(text=sentence, citations=citations, support=None)
+    if not citations:
+        checked.problems.append("no citation")
+        return checked
+    cited = " ".join(passages[n] for n in citations)
+    same_script = script_of(sentence) == script_of(cited)
+    missing = _numbers(sentence) - _numbers(cited)
+    if missing:
+        checked.problems.append(f"numbers not in the cited text: {', '.join(sorted(missing))}")
+    cited_norm = normalize(cited)
+    question_norm = normalize(question)
+    sentence_words = set(re.findall(r"\w+", normalize(sentence)))
+    cited_words = set(re.findall(r"\w+", cited_norm))
+    for forms in _MONTH_FORMS:
+        if forms & sentence_words and not forms & cited_words:
+            checked.problems.append(f"date not in the cited text: {sorted(forms)[0]}")
+    if same_script and script_of(sentence) == "latin":
+        names = [m.group(0) for m in _NAME.finditer(sentence)
+                 if m.start() > 0 and m.group(0).lower() not in STOPWORDS]
+        unknown = [n for n in names if n.lower() not in cited_norm and n.lower() not in question_norm]
+        if unknown:
+            checked.problems.append(f"names not in the cited text: {', '.join(unknown)}")
+    if same_script:
+        words = _content_words(sentence)
+        source = set(_content_words(cited)) | set(_content_words(question))
+        checked.support = round(sum(w in source for w in words) / len(words), 2) if words else 1.0
+        if checked.support < MIN_SUPPORT:
+            checked.problems.append(f"only {checked.support:.0%} of its words are in the cited text")
+    return checked
+
+
+def check_answer(text: str, passages: dict[int, str], question: str = "") -> CheckedAnswer:
+    pieces, removed = split_markers(text, max(passages, default=0))
+    return CheckedAnswer(
+        sentences=[check_sentence(s, c, passages, question) for s, c in pieces],
+        removed_markers=removed,
+    )

@@ -1,0 +1,148 @@
+"""LLM backends behind one switch, all through llama-index's LLM classes.
+
+- local: llama.cpp running the fetched Qwen2.5-Coder-1.5B-Instruct GGUF
+- openai: any OpenAI-compatible server (vLLM, llama.cpp server, LM Studio, OpenAI)
+- ollama: an Ollama server
+- extractive: no LLM at all; answers quote the passages (always available)
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import socket
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+from llama_index.core.llms import LLM, ChatMessage
+
+from app.settings import Settings
+from index import models
+
+BACKENDS = ("local", "openai", "ollama", "extractive")
+# Backends strong enough to write the answer directly in the question's language.
+STRONG_BACKENDS = {"openai", "ollama"}
+
+
+class LLMUnavailable(RuntimeError):
+    """The configured backend cannot be used; the message says why and what to do."""
+
+
+@dataclass
+class Backend:
+    name: str
+    llm: LLM | None  # None for extractive
+    notice: str = ""
+
+    def stream(self, messages: Sequence[ChatMessage]) -> Iterator[str]:
+        """Text deltas of the model's reply; connection problems become LLMUnavailable."""
+        assert self.llm is not None
+        try:
+            for chunk in self.llm.stream_chat(list(messages)):
+                if chunk.delta:
+                    yield chunk.delta
+        except LLMUnavailable:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every client library has its own errors
+            if _looks_like_connection_error(exc):
+                raise LLMUnavailable(f"the {self.name} LLM server cannot be reached ({exc}); "
+                                     "start it, fix SANAD_LLM_BASE_URL, or set "
+                                     "SANAD_LLM_BACKEND=extractive") from exc
+            raise
+
+    def complete(self, messages: Sequence[ChatMessage]) -> str:
+        return "".join(self.stream(messages)).strip()
+
+
+def _looks_like_connection_error(exc: BaseException) -> bool:
+    names = {type(e).__name__ for e in (exc, exc.__cause__, exc.__context__) if e}
+    return bool(names & {"ConnectionError", "ConnectError", "APIConnectionError",
+                         "APITimeoutError", "ConnectTimeout", "ReadTimeout", "TimeoutException",
+                         "ConnectionRefusedError", "gaierror"})
+
+
+def chatml_prompt(messages: Sequence[ChatMessage]) -> str:
+    """Qwen's chat template (ChatML), for llama.cpp through llama-index's completion API."""
+    parts = [f"<|im_start|>{m.role.value}\n{m.content}<|im_end|>\n" for m in messages]
+    return "".join(parts) + "<|im_start|>assistant\n"
+
+
+def local_available(settings: Settings) -> tuple[bool, str]:
+    if importlib.util.find_spec("llama_cpp") is None:
+        return False, "llama-cpp-python is not installed (pip install -e '.[local]')"
+    if settings.llm_model_path is None and not models.is_fetched(
+            settings.models_dir, models.QWEN_CODER_GGUF):
+        return False, f"the local model is not fetched (sanad models fetch {models.QWEN_CODER_GGUF})"
+    return True, ""
+
+
+def _check_reachable(url: str, timeout: float = 3.0) -> None:
+    """Fail in seconds, not after a client's long retry loop, when nothing listens."""
+    parsed = urlparse(url)
+    host = parsed.hostname or "localhost"
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise LLMUnavailable(
+            f"cannot reach the LLM server at {url} ({exc.strerror or exc}); start it, fix "
+            "SANAD_LLM_BASE_URL, or use SANAD_LLM_BACKEND=extractive"
+        ) from None
+
+
+def _make_local(settings: Settings) -> LLM:
+    from llama_index.llms.llama_cpp import LlamaCPP
+
+    path = settings.llm_model_path or models.model_path(settings.models_dir,
+                                                        models.QWEN_CODER_GGUF)
+    model_kwargs = {"n_threads": settings.threads or None, "n_batch": 256, "seed": 0}
+    return LlamaCPP(
+        model_path=str(path), temperature=0.0, max_new_tokens=settings.llm_max_tokens,
+        context_window=settings.llm_context, verbose=False,
+        generate_kwargs={"top_k": 1, "repeat_penalty": 1.05,
+                         "stop": ["<|im_end|>", "<|endoftext|>"]},
+        model_kwargs={k: v for k, v in model_kwargs.items() if v is not None},
+        messages_to_prompt=chatml_prompt,
+        completion_to_prompt=lambda text: chatml_prompt([ChatMessage(role="user",
+                                                                     content=text)]),
+    )
+
+
+def make_backend(settings: Settings) -> Backend:
+    name = settings.llm_backend
+    notice = ""
+    if name == "auto":
+        ok, why = local_available(settings)
+        if ok:
+            name = "local"
+        else:
+            name, notice = "extractive", f"note: answering without an LLM (extractive): {why}"
+    if name == "extractive":
+        return Backend("extractive", None, notice)
+    if name == "local":
+        ok, why = local_available(settings)
+        if not ok:
+            raise LLMUnavailable(f"local backend unavailable: {why}")
+        return Backend("local", _make_local(settings), notice)
+    if name == "openai":
+        from llama_index.llms.openai_like import OpenAILike
+
+        base = settings.llm_base_url or "http://127.0.0.1:8000/v1"
+        _check_reachable(base)
+        llm = OpenAILike(model=settings.llm_model or "default", api_base=base,
+                         api_key=settings.llm_api_key or "not-needed", is_chat_model=True,
+                         temperature=0.0, max_tokens=settings.llm_max_tokens,
+                         timeout=settings.llm_timeout, max_retries=0,
+                         context_window=settings.llm_context)
+        return Backend("openai", llm, notice)
+    if name == "ollama":
+        from llama_index.llms.ollama import Ollama
+
+        base = settings.llm_base_url or "http://127.0.0.1:11434"
+        _check_reachable(base)
+        llm = Ollama(model=settings.llm_model or "qwen2.5:7b-instruct", base_url=base,
+                     temperature=0.0, request_timeout=settings.llm_timeout,
+                     context_window=settings.llm_context)
+        return Backend("ollama", llm, notice)
+    raise LLMUnavailable(f"unknown LLM backend {name!r}; choose one of auto, {', '.join(BACKENDS)}")

@@ -1,0 +1,208 @@
+"""The answer service with fake models: citation checks, refusal, yes/no, follow-ups."""
+
+import socket
+import time
+
+import pytest
+
+from app.answer import AnswerError, AnswerResult, AnswerService, Token, Turn
+from app.llm import Backend, LLMUnavailable, make_backend
+from app.settings import Settings
+from index.pipeline import IndexConfig, index_paths
+from index.search import Searcher
+from index.storage import load_index
+from tests.fakes import FakeLLM
+
+RHINE = "Is the Rhine near Rotterdam?"
+
+
+@pytest.fixture
+def searcher(corpus, tmp_path, fake_embedder) -> Searcher:
+    data = tmp_path / "data"
+    index_paths([corpus], IndexConfig(data_dir=data), fake_embedder, progress=False,
+                log=lambda m: None)
+    return Searcher(load_index(data), fake_embedder)
+
+
+def service(searcher, respond=None, backend="local", **settings) -> AnswerService:
+    settings = Settings(data_dir=searcher.data.folder, refuse_below_en=-1, refuse_below_ar=-1,
+                        **settings)
+    llm = FakeLLM(respond) if respond else None
+    return AnswerService(settings, lambda: searcher, Backend(backend, llm))
+
+
+def cite(prompt: str, word: str) -> str:
+    """The [n] marker of the numbered passage in `prompt` that contains `word`."""
+    for line in prompt.splitlines():
+        if line.startswith("[") and word in line:
+            return line[: line.index("]") + 1]
+    raise AssertionError(f"no passage with {word!r} in the prompt")
+
+
+def test_out_of_range_marker_is_removed_and_counted(searcher):
+    svc = service(searcher, lambda p: f"Yes, it reaches the North Sea near Rotterdam "
+                                      f"{cite(p, 'Rotterdam')}[9].")
+    result = svc.answer(RHINE)
+    assert result.removed_markers == 1
+    assert "[9]" not in result.answer and "Rotterdam" in result.answer
+    assert all(1 <= n <= len(result.passages) for s in result.sentences for n in s.citations)
+
+
+def test_only_an_out_of_range_citation_means_the_sentence_is_dropped(searcher):
+    svc = service(searcher, lambda p: "The Rhine reaches the North Sea [9].")
+    result = svc.answer("Where does the Rhine reach the sea?")
+    assert result.removed_markers == 1
+    assert result.dropped and result.dropped[0]["problems"] == ["no citation"]
+    assert "quoted after failed checks" in result.mode  # evidence quoted instead
+    assert result.sentences and all(s.citations for s in result.sentences)
+
+
+def test_a_number_not_in_the_source_is_caught(searcher):
+    def respond(prompt):
+        n = cite(prompt, "Rotterdam")
+        return f"The Rhine reaches the North Sea near Rotterdam {n}. It is 1233 kilometres long {n}."
+
+    result = service(searcher, respond).answer("Where near Rotterdam does the Rhine reach the North Sea?")
+    assert len(result.sentences) == 1 and "Rotterdam" in result.sentences[0].text
+    assert "1233" not in result.answer
+    assert "numbers not in the cited text: 1233" in result.dropped[0]["problems"]
+
+
+def test_outside_knowledge_is_caught(searcher):
+    def respond(prompt):
+        return f"Napoleon Bonaparte crossed it near Rotterdam {cite(prompt, 'Rotterdam')}."
+
+    result = service(searcher, respond).answer(RHINE)
+    assert "Napoleon" not in result.answer
+    assert any("names not in the cited text" in p for d in result.dropped for p in d["problems"])
+
+
+def test_not_found_from_the_model_is_a_refusal(searcher):
+    result = service(searcher, lambda p: "NOT_FOUND").answer("How long is the Rhine?")
+    assert result.refused and result.answer.startswith("The articles don't say")
+    assert result.passages  # the closest passages are still shown
+
+
+def test_unknown_term_is_refused_without_asking_the_model(searcher):
+    llm_calls = []
+    svc = service(searcher, lambda p: llm_calls.append(p) or "x [1].")
+    result = svc.answer("ماذا طلبت كندا؟")
+    assert result.refused and "كندا" in result.refusal_reason
+    assert result.answer == "لا تذكر المقالات ذلك. أقرب المقاطع معروضة أدناه."
+    assert llm_calls == []
+
+
+def test_low_score_is_refused_per_language(searcher):
+    svc = service(searcher, lambda p: "x [1].")
+    svc.settings.refuse_below_en = 0.99
+    assert svc.answer(RHINE).refused
+    assert not svc.answer("ماذا طلبت المكسيك؟").refused  # Arabic threshold is separate
+
+
+def test_bare_yes_no_gets_its_evidence_sentence(searcher):
+    result = service(searcher, lambda p: f"Yes {cite(p, 'Rotterdam')}.").answer(RHINE)
+    assert result.yes_no
+    assert "Basis:" in result.answer and "«" in result.answer
+    basis = result.passages[result.sentences[0].citations[0] - 1].text
+    assert basis in result.answer
+
+
+def test_prompt_fences_article_text_as_untrusted_data(searcher):
+    svc = service(searcher, lambda p: "The Rhine reaches the North Sea [1].")
+    svc.answer(RHINE)
+    prompt = svc.backend.llm.prompts[0]
+    assert "untrusted data" in prompt and "<<<PASSAGES" in prompt and "PASSAGES>>>" in prompt
+    assert "[1] " in prompt and "Yes, near Rotterdam." in prompt
+
+
+def test_stream_yields_tokens_then_one_result(searcher):
+    svc = service(searcher, lambda p: f"It reaches the North Sea near Rotterdam {cite(p, 'Rotter')}.")
+    items = list(svc.answer_stream(RHINE))
+    assert isinstance(items[-1], AnswerResult)
+    tokens = [i for i in items if isinstance(i, Token)]
+    assert len(tokens) > 3 and "".join(t.text for t in tokens).endswith("].")
+    assert "Rotterdam" in items[-1].answer
+    timings = items[-1].timings
+    assert timings["retrieval_ms"] <= timings["first_token_ms"] <= timings["total_ms"]
+
+
+def test_follow_up_is_condensed_before_retrieval(searcher):
+    def respond(prompt):
+        if "Standalone question" in prompt:
+            return "Where does the Rhine start?"
+        return f"The Rhine starts in the Swiss Alps {cite(prompt, 'Swiss')}."
+
+    svc = service(searcher, respond)
+    history = [Turn("Does the Rhine reach the North Sea?", "Yes, near Rotterdam [1].")]
+    result = svc.answer("And where does it start?", history)
+    assert result.standalone_question == "Where does the Rhine start?"
+    assert "Swiss Alps" in result.answer
+    assert "Does the Rhine reach the North Sea?" in svc.backend.llm.prompts[0]
+
+
+def test_condensed_question_in_another_language_is_ignored(searcher):
+    svc = service(searcher, lambda p: "Where is it?" if "Standalone" in p else "x [1].")
+    history = [Turn("ماذا طلبت المكسيك؟", "...")]
+    assert svc.condense("ومتى؟", history) == "ومتى؟"
+
+
+def test_extractive_backend_quotes_evidence(searcher):
+    svc = service(searcher, backend="extractive")
+    result = svc.answer(RHINE)
+    assert result.mode == "extractive" and not result.refused
+    quoted = result.passages[0].text
+    assert quoted.rstrip(".!?") in result.answer and "[1]" in result.answer
+    follow = svc.condense("And where does it start?", [Turn(RHINE, result.answer)])
+    assert follow.startswith(RHINE)
+
+
+def test_cross_language_local_leads_with_evidence_and_labels_translation(searcher):
+    def respond(prompt):
+        if "You translate text" in prompt:
+            return "Mexico called for 20 billion dollars in aid [1]."
+        return f"دعا الرئيس المكسيكي إلى توزيع 20 مليار دولار كمساعدات {cite(prompt, '20 مليار')}."
+
+    question = "Mexican president called for billion aid, Venezuela sanctions?"
+    result = service(searcher, respond).answer(question)
+    assert result.mode == "local, evidence_first"
+    assert "20 مليار" in result.answer
+    assert result.translation["text"].startswith("Mexico called for 20 billion")
+    assert "Machine translation" in result.translation["label"]
+
+
+def test_cross_language_strong_backend_answers_directly(searcher):
+    prompts_seen = []
+
+    def respond(prompt):
+        prompts_seen.append(prompt)
+        return f"The Mexican president called for 20 billion dollars in aid {cite(prompt, '20')}."
+
+    result = service(searcher, respond, backend="openai").answer(
+        "Mexican president called for billion aid, Venezuela sanctions?")
+    assert result.mode == "openai, direct" and result.translation is None
+    assert "Write the answer in English" in prompts_seen[0]
+
+
+def test_bad_questions(searcher):
+    svc = service(searcher, backend="extractive")
+    with pytest.raises(AnswerError, match="empty"):
+        svc.answer("   ")
+    with pytest.raises(AnswerError, match="limit"):
+        svc.answer("x" * 100_000)
+
+
+def test_unreachable_server_fails_fast_and_clearly(tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again below: nothing listens there
+    started = time.perf_counter()
+    with pytest.raises(LLMUnavailable, match="cannot reach"):
+        make_backend(Settings(data_dir=tmp_path, llm_backend="openai",
+                              llm_base_url=f"http://127.0.0.1:{port}/v1"))
+    assert time.perf_counter() - started < 5
+
+
+def test_auto_backend_without_local_model_is_extractive_with_notice(tmp_path):
+    backend = make_backend(Settings(data_dir=tmp_path, llm_backend="auto",
+                                    models_dir=tmp_path / "no-models"))
+    assert backend.name == "extractive" and "extractive" in backend.notice
