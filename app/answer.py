@@ -18,7 +18,13 @@ from llama_index.core.llms import ChatMessage
 
 from app import prompts
 from app.citations import check_answer, with_markers
-from app.language import LANGUAGE_NAMES, detect_language, is_yes_no_question
+from app.language import (
+    LANGUAGE_NAMES,
+    asks_for_quantity,
+    detect_language,
+    is_yes_no_question,
+    states_quantity,
+)
 from app.llm import STRONG_BACKENDS, Backend
 from app.settings import Settings
 from index.chunking import sentence_spans
@@ -27,9 +33,6 @@ from index.search import Passage, Searcher
 from index.textnorm import STOPWORDS, script_of, tokens
 
 NOT_FOUND = "NOT_FOUND"
-_QUESTION_WORDS = {"what", "who", "whom", "which", "when", "where", "why", "how", "whose",
-                   "ماذا", "ما", "من", "متى", "اين", "لماذا", "كيف", "كم", "هل", "اي", "ماهي",
-                   "وما", "ومن", "ومتى", "وكيف", "وهل", "ولماذا"}
 
 
 class AnswerError(ValueError):
@@ -157,14 +160,19 @@ class AnswerService:
         threshold = self.settings.refuse_below_ar if lang == "ar" else self.settings.refuse_below_en
         if evidence[0].score < threshold:
             return f"best evidence scores {evidence[0].score:.2f}, below {threshold:.2f} for {lang}"
-        if script_of(evidence[0].text) != script_of(question):
-            return ""  # the answer lives in another script: words cannot be checked
-        words = [w for w in re.findall(r"\w+", question)
-                 if len(w) > 2 and w.lower() not in STOPWORDS
-                 and tokens(w) and tokens(w)[0] not in STOPWORDS | _QUESTION_WORDS]
-        unknown = self._searcher().unknown_terms(words)
-        if unknown:
-            return f"the articles never mention: {', '.join(unknown)}"
+        close = [p for p in evidence if p.score >= evidence[0].score - 0.1]
+        if asks_for_quantity(question) and not any(states_quantity(p.text) for p in close):
+            return "the question asks for an amount and the evidence states none"
+        # A name the articles never use (e.g. a country they never mention). Only names in
+        # Latin script can be told apart from other words, and only checked against text
+        # in that script, when the evidence is in it too (else the name may be in the
+        # other script's articles).
+        if script_of(question) == "latin" == script_of(evidence[0].text):
+            names = [m.group(0) for m in re.finditer(r"\b[A-Z][\w'’-]+", question)
+                     if m.start() > 0 and m.group(0).lower() not in STOPWORDS]
+            unknown = self._searcher().unknown_terms(names)
+            if unknown:
+                return f"the articles never mention: {', '.join(unknown)}"
         return ""
 
     # -- answering --------------------------------------------------------------------

@@ -24,3 +24,38 @@ def is_yes_no_question(text: str) -> bool:
     if detect_language(stripped) == "ar":
         return bool(re.match(r"^\s*(هل)\b", normalize(stripped)))
     return bool(_EN_YESNO.match(stripped))
+
+
+_QUANTITY_EN = re.compile(r"^\s*(how (many|much)|what (percentage|share|proportion|number)|"
+                          r"by (how much|what (percentage|amount|share))|at what (rate|cost))\b",
+                          re.IGNORECASE)
+_QUANTITY_AR = re.compile(r"^\s*و?(كم|ما نسبة|بأي نسبة|باي نسبة|ما عدد|ما حجم|ما مقدار|ما قيمة)")
+# Number words that can state a quantity in Arabic text.
+_AR_NUMBER_WORDS = {normalize(w) for w in """واحد اثنان اثنين ثلاث ثلاثة أربع أربعة خمس خمسة ست
+ستة سبع سبعة ثمان ثمانية تسع تسعة عشر عشرة عشرون عشرين ثلاثون ثلاثين أربعون أربعين خمسون خمسين
+مائة مئة مئات ألف آلاف الف الاف مليون ملايين مليار مليارات بالمئة""".split()}
+_EN_NUMBER_WORDS = set("""one two three four five six seven eight nine ten eleven twelve twenty
+thirty forty fifty hundred hundreds thousand thousands million millions billion billions
+percent dozen""".split())
+_DATE_AFTER = re.compile(r"^\s*(يناير|فبراير|مارس|أبريل|ابريل|مايو|يونيو|يوليو|أغسطس|اغسطس|سبتمبر|"
+                         r"أكتوبر|اكتوبر|نوفمبر|ديسمبر|january|february|march|april|may|june|july|"
+                         r"august|september|october|november|december)", re.IGNORECASE)
+
+
+def asks_for_quantity(question: str) -> bool:
+    """'How many …?', 'كم …؟': the answer must be a number."""
+    text = question.strip().lstrip("-–— ").strip()
+    return bool(_QUANTITY_EN.match(text) or _QUANTITY_AR.match(normalize(text)))
+
+
+def states_quantity(text: str) -> bool:
+    """Whether `text` states an amount: a number that is not a day or year, or a number word."""
+    norm = normalize(text)
+    for match in re.finditer(r"\d+(?:[.,]\d+)*", norm):
+        value = match.group(0)
+        is_year = len(value) == 4 and value[:2] in ("19", "20")
+        if not is_year and not _DATE_AFTER.match(norm[match.end():]):
+            return True
+    words = set(re.findall(r"\w+", norm))
+    stripped = {w[1:] if w[:1] in "وبل" else w for w in words}
+    return bool((words | stripped) & (_AR_NUMBER_WORDS | _EN_NUMBER_WORDS))
