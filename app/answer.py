@@ -75,6 +75,7 @@ class AnswerResult:
     translation: dict | None = None  # {"text", "label", "lang"} for evidence-first answers
     dropped: list[dict] = field(default_factory=list)  # sentences removed by verification
     removed_markers: int = 0
+    corrected_citations: int = 0  # sentences whose citation was moved to the passage backing it
     yes_no: bool = False
     notice: str = ""
     timings: dict = field(default_factory=dict)
@@ -198,6 +199,13 @@ class AnswerService:
         lang = detect_language(question)
         standalone = self.condense(question, history or [])
         retrieved, evidence = self.prepare_context(standalone, k)
+        if history and self.backend.llm is not None:
+            # A small model's rewrite can lose the referent; the previous question plus the
+            # follow-up is the other reading. Keep whichever finds stronger evidence.
+            joined = f"{history[-1].question} {question}"
+            other = self.prepare_context(joined, k)
+            if other[1] and (not evidence or other[1][0].score > evidence[0].score):
+                standalone, (retrieved, evidence) = joined, other
         timings["retrieval_ms"] = _ms(started)
         result = AnswerResult(
             question=question, standalone_question=standalone, language=lang, answer="",
@@ -240,10 +248,14 @@ class AnswerService:
                                     timings)
             return
         numbered = {p.n: p.text for p in evidence}
-        checked = check_answer(text, numbered, standalone)
+        evidence_first = cross and policy == "evidence_first"
+        checked = check_answer(text, numbered, standalone,
+                               required_script=script_of(evidence[0].text) if evidence_first
+                               else None)
         result.removed_markers = checked.removed_markers
         result.dropped = [{"text": s.text, "citations": s.citations, "problems": s.problems}
                           for s in checked.dropped]
+        result.corrected_citations = sum(s.corrected_from is not None for s in checked.kept)
         kept = checked.kept
         if not kept:
             # Nothing the model wrote survived the checks: fall back to quoting the evidence.
@@ -255,7 +267,7 @@ class AnswerService:
         result.answer = " ".join(with_markers(s.text, s.citations) for s in kept)
         if result.yes_no:
             result.answer = self._with_basis(result, evidence, lang)
-        if cross and policy == "evidence_first":
+        if evidence_first:
             result.answer = f"{prompts.message('evidence_intro', lang)}\n{result.answer}"
             if self.backend.llm is not None:
                 yield from self._translate(result, answer_lang, lang)

@@ -34,6 +34,7 @@ class CheckedSentence:
     citations: list[int]
     support: float | None  # share of content words found in the cited text (None: other script)
     problems: list[str] = field(default_factory=list)
+    corrected_from: list[int] | None = None  # the model's own citations, when we replaced them
 
     @property
     def ok(self) -> bool:
@@ -133,9 +134,35 @@ def check_sentence(sentence: str, citations: list[int], passages: dict[int, str]
     return checked
 
 
-def check_answer(text: str, passages: dict[int, str], question: str = "") -> CheckedAnswer:
+def check_answer(text: str, passages: dict[int, str], question: str = "",
+                 required_script: str | None = None) -> CheckedAnswer:
+    """Check every sentence; a sentence that fails against the passage it cites but passes
+    against another one gets that passage's number instead (small models mostly cite [1]).
+    With `required_script`, sentences written in another script are dropped: a small model
+    asked to answer in the articles' language that switches language is not trusted."""
     pieces, removed = split_markers(text, max(passages, default=0))
-    return CheckedAnswer(
-        sentences=[check_sentence(s, c, passages, question) for s, c in pieces],
-        removed_markers=removed,
-    )
+    checked = []
+    for sentence, cited in pieces:
+        result = check_sentence(sentence, cited, passages, question)
+        if required_script and script_of(sentence) not in (required_script, "other"):
+            result.problems.append("written in another language than the articles")
+        elif not result.ok:
+            result = _recite(sentence, cited, passages, question) or result
+        checked.append(result)
+    return CheckedAnswer(sentences=checked, removed_markers=removed)
+
+
+def _recite(sentence: str, cited: list[int], passages: dict[int, str], question: str
+            ) -> CheckedSentence | None:
+    """The sentence checked against the single passage that supports it best, if one does."""
+    best = None
+    for n in passages:
+        # Only same-script passages can confirm a sentence word by word.
+        if [n] == cited or script_of(passages[n]) != script_of(sentence):
+            continue
+        candidate = check_sentence(sentence, [n], passages, question)
+        if candidate.ok and (best is None or (candidate.support or 0) > (best.support or 0)):
+            best = candidate
+    if best is not None:
+        best.corrected_from = cited
+    return best
