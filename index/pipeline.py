@@ -7,9 +7,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
-from index.chunking import Chunk, Chunker, ChunkerConfig
+from index.chunking import Chunk, Chunker, ChunkerConfig, chunk_id
 from index.embedding import embed_documents, identity, token_counter
 from index.sources import DEFAULT_MAX_FILE_BYTES, Article, SourceError, discover, read_article
 from index.storage import (
@@ -145,12 +146,35 @@ def index_paths(paths: Iterable[Path | str], config: IndexConfig,
                 (report.updated if old is not None else report.added).append(art.id)
                 to_embed.append(art)
 
-        for aid in [*report.removed, *(a.id for a in to_embed)]:
+        # Content-hash dedup: an article whose exact text is already indexed (a moved or
+        # copied file) takes that article's chunks and vectors instead of being embedded.
+        replaced = [*report.removed, *(a.id for a in to_embed)]
+        indexed_by_sha = {a.sha256: aid for aid, a in known.items() if chunks_of.get(aid)}
+        copied: list[tuple[Chunk, np.ndarray]] = []
+        copied_articles = [a for a in to_embed if a.sha256 in indexed_by_sha]
+        for art in copied_articles:
+            old_ids = sorted(chunks_of[indexed_by_sha[art.sha256]],
+                             key=lambda cid: chunks[cid].start)
+            for old, vector in zip(old_ids, store.vectors(old_ids)):
+                c = chunks[old]
+                copied.append((Chunk(id=chunk_id(art, c.start, c.end), article_id=art.id,
+                                     paragraph=c.paragraph, start=c.start, end=c.end,
+                                     text=c.text), vector))
+        to_embed = [a for a in to_embed if a.sha256 not in indexed_by_sha]
+        if copied:
+            store.add([c.id for c, _ in copied], np.stack([v for _, v in copied]))
+            for c, _ in copied:
+                chunks[c.id] = c
+            log(f"reused the vectors of {len(copied)} chunks of already indexed text")
+
+        for aid in replaced:
             old_ids = chunks_of.pop(aid, [])
             store.delete(old_ids)
             for cid in old_ids:
                 del chunks[cid]
             articles.pop(aid, None)
+        for art in copied_articles:
+            articles[art.id] = art
 
         new_chunks: list[Chunk] = []
         chunker = Chunker(config.chunker, token_counter(get_model())) if to_embed else None
@@ -170,7 +194,7 @@ def index_paths(paths: Iterable[Path | str], config: IndexConfig,
         report.chunks_embedded = len(new_chunks)
         report.chunks_total = len(chunks)
 
-        changed = bool(report.removed or to_embed or rebuild or current is None
+        changed = bool(report.removed or to_embed or copied or rebuild or current is None
                        or len(articles) != len(known)
                        or any(articles[a] != known.get(a) for a in articles))
         if changed and (articles or current is not None):

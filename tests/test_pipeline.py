@@ -139,3 +139,41 @@ def test_faiss_store_never_reuses_an_id_after_delete(tmp_path):
     store.save(tmp_path / "s")
     loaded = FaissStore.load(tmp_path / "s", 4)
     assert loaded.search(eye[3], 1) == [("d", 1.0)] and len(loaded) == 3
+
+
+def test_a_copied_file_reuses_vectors_instead_of_embedding(corpus, tmp_path, fake_embedder):
+    data = tmp_path / "data"
+    run(corpus, data, fake_embedder)
+    embedded = fake_embedder.embedded
+    other = tmp_path / "copy"
+    other.mkdir()
+    (other / "rivers-copy.md").write_text((corpus / "rivers.md").read_text())
+    report = index_paths([other], IndexConfig(data_dir=data), fake_embedder, progress=False,
+                         log=lambda m: None)
+    assert report.added == ["rivers-copy"] and report.chunks_embedded == 0
+    assert fake_embedder.embedded == embedded
+    index = load_index(data)
+    copy = [c for c in index.chunks.values() if c.article_id == "rivers-copy"]
+    original = [c for c in index.chunks.values() if c.article_id == "rivers"]
+    assert [(c.start, c.end, c.text) for c in sorted(copy, key=lambda c: c.start)] == [
+        (c.start, c.end, c.text) for c in sorted(original, key=lambda c: c.start)]
+    assert np.allclose(index.store.vectors([c.id for c in copy]),
+                       index.store.vectors([c.id for c in original]))
+    assert len(index.store) == len(index.chunks)
+
+
+def test_an_update_to_text_already_indexed_replaces_the_old_chunks(corpus, tmp_path,
+                                                                   fake_embedder):
+    data = tmp_path / "data"
+    run(corpus, data, fake_embedder)
+    (corpus / "bread.html").unlink()
+    (corpus / "bread.md").write_text((corpus / "rivers.md").read_text())  # same text, new id
+    (corpus / "rivers.md").write_text("# Rivers\n\nNow about the Elbe.\n")
+    report = run(corpus, data, fake_embedder)
+    assert report.removed == ["bread"] and report.updated == ["rivers"]
+    index = load_index(data)
+    # bread.md gets its own id while bread.html, removed in the same run, still holds "bread"
+    assert set(index.articles) == {"bread-2", "rivers", "us-mexico-migration-talks"}
+    assert len(index.store) == len(index.chunks) == index.manifest.chunk_count
+    assert any("Danube" in c.text for c in index.chunks.values())  # kept via the copy
+    assert any("Elbe" in c.text for c in index.chunks.values())
