@@ -126,10 +126,10 @@ def make_backend(settings: Settings) -> Backend:
             raise LLMUnavailable(f"local backend unavailable: {why}")
         return Backend("local", _make_local(settings), notice)
     if name == "openai":
-        from llama_index.llms.openai_like import OpenAILike
-
         base = settings.llm_base_url or "http://127.0.0.1:8000/v1"
         _check_reachable(base)
+        from llama_index.llms.openai_like import OpenAILike
+
         llm = OpenAILike(model=settings.llm_model or "default", api_base=base,
                          api_key=settings.llm_api_key or "not-needed", is_chat_model=True,
                          temperature=0.0, max_tokens=settings.llm_max_tokens,
@@ -137,10 +137,10 @@ def make_backend(settings: Settings) -> Backend:
                          context_window=settings.llm_context)
         return Backend("openai", llm, notice)
     if name == "ollama":
-        from llama_index.llms.ollama import Ollama
-
         base = settings.llm_base_url or "http://127.0.0.1:11434"
         _check_reachable(base)
+        from llama_index.llms.ollama import Ollama
+
         llm = Ollama(model=settings.llm_model or "qwen2.5:7b-instruct", base_url=base,
                      temperature=0.0, request_timeout=settings.llm_timeout,
                      context_window=settings.llm_context)

@@ -217,7 +217,9 @@ def test_unreachable_server_fails_fast_and_clearly(tmp_path):
     with pytest.raises(LLMUnavailable, match="cannot reach"):
         make_backend(Settings(data_dir=tmp_path, llm_backend="openai",
                               llm_base_url=f"http://127.0.0.1:{port}/v1"))
-    assert time.perf_counter() - started < 5
+    # nothing listens: a refused connection, reported at once rather than after a client's
+    # retry loop (the bound is generous for a loaded machine; the clients' own is minutes)
+    assert time.perf_counter() - started < 10
 
 
 def test_auto_backend_without_local_model_is_extractive_with_notice(tmp_path):
