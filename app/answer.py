@@ -33,6 +33,8 @@ from index.search import Passage, Searcher
 from index.textnorm import STOPWORDS, script_of, tokens
 
 NOT_FOUND = "NOT_FOUND"
+# "Here is the translation:" and the like, which small models put before the text.
+_PREAMBLE = re.compile(r"^\s*(here is|here's)[^:\n]*:\s*", re.IGNORECASE)
 
 
 class AnswerError(ValueError):
@@ -199,13 +201,13 @@ class AnswerService:
         lang = detect_language(question)
         standalone = self.condense(question, history or [])
         retrieved, evidence = self.prepare_context(standalone, k)
-        if history and self.backend.llm is not None:
-            # A small model's rewrite can lose the referent; the previous question plus the
-            # follow-up is the other reading. Keep whichever finds stronger evidence.
-            joined = f"{history[-1].question} {question}"
-            other = self.prepare_context(joined, k)
-            if other[1] and (not evidence or other[1][0].score > evidence[0].score):
-                standalone, (retrieved, evidence) = joined, other
+        if history and self.backend.llm is not None and self.refusal_reason(standalone, evidence):
+            # A small model's rewrite can lose the referent. Before refusing, retrieve with
+            # the previous question joined to the follow-up; the model still answers the
+            # rewritten question, not both.
+            joined = self.prepare_context(f"{history[-1].question} {question}", k)
+            if joined[1] and not self.refusal_reason(standalone, joined[1]):
+                retrieved, evidence = joined
         timings["retrieval_ms"] = _ms(started)
         result = AnswerResult(
             question=question, standalone_question=standalone, language=lang, answer="",
@@ -312,7 +314,7 @@ class AnswerService:
         for delta in self.backend.stream(messages):
             pieces.append(delta)
             yield Token(delta, part="translation")
-        translation = "".join(pieces).strip()
+        translation = _PREAMBLE.sub("", "".join(pieces)).strip().strip('"“”').strip()
         if translation and script_of(translation) != script_of(text):
             result.translation = {"text": translation, "lang": target,
                                   "label": prompts.message("translation_label", target)}
