@@ -35,6 +35,9 @@ from index.textnorm import STOPWORDS, script_of, tokens
 NOT_FOUND = "NOT_FOUND"
 # "Here is the translation:" and the like, which small models put before the text.
 _PREAMBLE = re.compile(r"^\s*(here is|here's)[^:\n]*:\s*", re.IGNORECASE)
+_FENCE = re.compile(r"<<<\w+|\w+>>>")
+# Capitalised words after the first of a sentence: names, in a Latin-script translation.
+_NAME = re.compile(r"(?<=[a-z,;] )[A-Z][\w'’-]+(?: [A-Z][\w'’-]+)*")
 
 
 class AnswerError(ValueError):
@@ -314,10 +317,17 @@ class AnswerService:
         for delta in self.backend.stream(messages):
             pieces.append(delta)
             yield Token(delta, part="translation")
-        translation = _PREAMBLE.sub("", "".join(pieces)).strip().strip('"“”').strip()
+        translation = _FENCE.sub("", _PREAMBLE.sub("", "".join(pieces)))
+        translation = translation.strip().strip('"“”').strip()
         if translation and script_of(translation) != script_of(text):
-            result.translation = {"text": translation, "lang": target,
-                                  "label": prompts.message("translation_label", target)}
+            label = prompts.message("translation_label", target)
+            # Names cannot be checked across scripts; say which ones the reader should doubt.
+            unchecked = [n for n in dict.fromkeys(_NAME.findall(translation))
+                         if n.lower() not in result.question.lower()]
+            if unchecked:
+                label += " " + prompts.message("unchecked_names", target) + " " + ", ".join(unchecked)
+            result.translation = {"text": translation, "lang": target, "label": label,
+                                  "unchecked_names": unchecked}
 
     def _refuse(self, result: AnswerResult, reason: str, started: float, timings: dict
                 ) -> Iterator[Token | AnswerResult]:
