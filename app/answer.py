@@ -24,6 +24,7 @@ from app.language import (
     detect_language,
     is_yes_no_question,
     states_quantity,
+    yes_no_contradiction,
 )
 from app.llm import STRONG_BACKENDS, Backend
 from app.settings import Settings
@@ -297,10 +298,17 @@ class AnswerService:
         return " ".join(with_markers(p.text, [p.n]) for p in chosen)
 
     def _with_basis(self, result: AnswerResult, evidence: list[Passage], lang: str) -> str:
-        """A yes/no answer never stands without the sentence it rests on."""
+        """A yes/no answer never stands without the sentence it rests on, nor against it."""
         cited = result.sentences[0].citations[0] if result.sentences else evidence[0].n
         basis = next(p for p in evidence if p.n == cited)
         quote = with_markers(f"«{basis.text}»", [basis.n])
+        first = result.sentences[0].text if result.sentences else ""
+        problem = yes_no_contradiction(result.standalone_question, first, basis.text)
+        if problem:
+            result.dropped.append({"text": first, "citations": [basis.n],
+                                   "problems": [f"yes/no answer {problem}"]})
+            result.sentences = []
+            return f"{prompts.message('articles_say', lang)} {quote}"
         if basis.text in result.answer:
             return result.answer
         return f"{result.answer}\n{prompts.message('yesno_basis', lang)} {quote}"

@@ -59,3 +59,45 @@ def states_quantity(text: str) -> bool:
     words = set(re.findall(r"\w+", norm))
     stripped = {w[1:] if w[:1] in "وبل" else w for w in words}
     return bool((words | stripped) & (_AR_NUMBER_WORDS | _EN_NUMBER_WORDS))
+
+
+_NEGATIONS = {"not", "no", "never", "none", "nor", "cannot", "nothing", "neither",
+              "لا", "لن", "لم", "ليس", "ليست", "ليسوا", "لسنا", "ولا", "ولن", "ولم", "وليس", "وليست",
+              "فلا", "فلن", "فلم"}
+_YES = {"yes", "نعم", "بلي"}
+_NO = {"no", "كلا", "لا"}
+
+
+def negations(text: str) -> int:
+    """How many negation words `text` has (not, never, لا, لن, لم, ليس …)."""
+    words = re.findall(r"[\w']+", normalize(text))
+    return sum(w in _NEGATIONS or w.endswith("n't") for w in words)
+
+
+def split_verdict(sentence: str) -> tuple[str | None, str]:
+    """('yes' | 'no' | None, the rest) of an answer that opens with a yes or a no."""
+    match = re.match(r"^\s*([\w]+)\s*[,،.!:]\s*(.*)$", sentence, re.S)
+    if match:
+        word = normalize(match.group(1))
+        if word in _YES:
+            return "yes", match.group(2)
+        if word in _NO:
+            return "no", match.group(2)
+    return None, sentence
+
+
+def yes_no_contradiction(question: str, sentence: str, basis: str) -> str:
+    """Why a yes/no answer contradicts the sentence it rests on, or "".
+
+    The small model flipped answers ("yes, Mexico will stop…" over "Mexico will not
+    stop…"). Polarity is compared by counting negation words: a statement restating its
+    basis has as many, and the answer is "yes" exactly when question and basis have the
+    same parity of negations ("Will it stop if …not…?" over "It will not stop if …not…").
+    """
+    verdict, rest = split_verdict(sentence)
+    in_basis = negations(basis)
+    if rest.strip() and negations(rest) != in_basis:
+        return "its statement and its basis disagree on negation"
+    if verdict and (verdict == "yes") != (negations(question) % 2 == in_basis % 2):
+        return f"answers {verdict!r} while its basis says the opposite"
+    return ""

@@ -229,3 +229,11 @@ def test_auto_backend_without_local_model_is_extractive_with_notice(tmp_path):
     backend = make_backend(Settings(data_dir=tmp_path, llm_backend="auto",
                                     models_dir=tmp_path / "no-models"))
     assert backend.name == "extractive" and "extractive" in backend.notice
+
+
+def test_yes_no_answer_that_contradicts_its_basis_is_replaced_by_the_basis(searcher):
+    svc = service(searcher, lambda p: f"No, it is not near Rotterdam {cite(p, 'Rotterdam')}.")
+    result = svc.answer(RHINE)
+    assert result.sentences == [] and "not near" not in result.answer
+    assert result.answer.startswith("The articles say: «Yes, near Rotterdam.»")
+    assert "negation" in result.dropped[-1]["problems"][0]
