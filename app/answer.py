@@ -8,6 +8,7 @@ else talks to the LLM. `answer_stream` yields text deltas and then one final
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -104,6 +105,7 @@ class AnswerService:
         self._searcher = searcher_factory
         self.backend = backend
         self._sentence_vectors: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self._cache_lock = threading.Lock()
 
     # -- retrieval and evidence -------------------------------------------------------
     def condense(self, question: str, history: list[Turn]) -> str:
@@ -112,8 +114,7 @@ class AnswerService:
         if not history:
             return question
         if self.backend.llm is None:
-            # Without a model, the previous question supplies the missing context.
-            return f"{history[-1].question} {question}"
+            return question  # without a model, answer_stream may join the previous question
         transcript = "\n".join(f"User: {t.question[:500]}\nAssistant: {t.answer[:500]}"
                                for t in history)
         rewritten = self.backend.complete([ChatMessage(role="user", content=prompts.render(
@@ -124,14 +125,19 @@ class AnswerService:
         return rewritten
 
     def _embed_sentences(self, searcher: Searcher, spans: list[tuple]) -> np.ndarray:
-        missing = [s for s in spans if s not in self._sentence_vectors]
+        """Vectors of (article_id, sha256, start, end) sentences, cached across questions."""
+        with self._cache_lock:
+            missing = [s for s in spans if s not in self._sentence_vectors]
         if missing:
-            texts = [searcher.data.articles[a].text[start:end] for a, start, end in missing]
-            for span, vec in zip(missing, embed_documents(searcher.embed_model, texts, False)):
-                self._sentence_vectors[span] = vec
-                if len(self._sentence_vectors) > 20000:
+            texts = [searcher.data.articles[a].text[start:end] for a, _, start, end in missing]
+            vectors = embed_documents(searcher.embed_model, texts, False)
+            with self._cache_lock:
+                for span, vec in zip(missing, vectors):
+                    self._sentence_vectors[span] = vec
+                while len(self._sentence_vectors) > 20000:
                     self._sentence_vectors.popitem(last=False)
-        return np.stack([self._sentence_vectors[s] for s in spans])
+        with self._cache_lock:
+            return np.stack([self._sentence_vectors[s] for s in spans])
 
     def prepare_context(self, question: str, k: int | None = None
                         ) -> tuple[list[Passage], list[Passage]]:
@@ -147,7 +153,9 @@ class AnswerService:
                     candidates.append((passage, start, end))
         if not candidates:
             return retrieved, []
-        spans = [(p.article_id, s, e) for p, s, e in candidates]
+        # The article's hash in the key: a re-indexed article never reuses old vectors.
+        spans = [(p.article_id, searcher.data.articles[p.article_id].sha256, s, e)
+                 for p, s, e in candidates]
         scores = self._embed_sentences(searcher, spans) @ vector
         best = np.argsort(-scores)[: self.settings.evidence_sentences]
         evidence = []
@@ -205,10 +213,10 @@ class AnswerService:
         lang = detect_language(question)
         standalone = self.condense(question, history or [])
         retrieved, evidence = self.prepare_context(standalone, k)
-        if history and self.backend.llm is not None and self.refusal_reason(standalone, evidence):
-            # A small model's rewrite can lose the referent. Before refusing, retrieve with
-            # the previous question joined to the follow-up; the model still answers the
-            # rewritten question, not both.
+        if history and self.refusal_reason(standalone, evidence):
+            # The follow-up alone (or a small model's rewrite of it) can lack the referent.
+            # Before refusing, retrieve with the previous question joined to it; the model
+            # still answers the follow-up, not both.
             joined = self.prepare_context(f"{history[-1].question} {question}", k)
             if joined[1] and not self.refusal_reason(standalone, joined[1]):
                 retrieved, evidence = joined

@@ -78,7 +78,7 @@ class Settings(BaseSettings):
     # Refuse when the best evidence sentence's cosine is below these. Calibrated per question
     # language on the seed questions with EmbeddingGemma (README: "Refusal"); another
     # embedding model needs its own values.
-    refuse_below_en: float = Field(0.47, ge=-1, le=1)
+    refuse_below_en: float = Field(0.40, ge=-1, le=1)
     refuse_below_ar: float = Field(0.50, ge=-1, le=1)
 
     @field_validator("data_dir", "models_dir", mode="after")
