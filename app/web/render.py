@@ -38,6 +38,13 @@ def linked_text(text: str, turn: int, passages: list[dict]) -> str:
     return "".join(out)
 
 
+def linked_lines(text: str, turn: int, passages: list[dict]) -> str:
+    """Like `linked_text`, a block per line, each with its own direction: an English intro
+    line followed by an Arabic quote must not lay the Arabic out left to right."""
+    return "".join(f'<div dir="auto">{linked_text(line, turn, passages)}</div>'
+                   for line in text.split("\n"))
+
+
 def _cited_numbers(result: dict) -> list[int]:
     cited = [n for s in result.get("sentences", []) for n in s.get("citations", [])]
     cited += [int(m) for m in _MARKER.findall(result.get("answer", ""))]
@@ -55,10 +62,12 @@ def evidence_list(turn: int, result: dict) -> str:
     items = []
     for n in _cited_numbers(result):
         p = passages[n - 1]
+        # The item takes its direction from the quote (children with their own `dir` would
+        # be skipped by dir="auto", leaving an Arabic quote laid out left to right).
         items.append(
             f'<li dir="auto">{cite_button(turn, n, p["title"])} '
-            f'<q dir="auto" lang="{_attr(langs.get(n, ""))}">{escape(p["text"])}</q> '
-            f'<span class="sanad-where" dir="auto">— {escape(p["title"])}, '
+            f'<q lang="{_attr(langs.get(n, ""))}">{escape(p["text"])}</q> '
+            f'<span class="sanad-where">— {escape(p["title"])}, '
             f'paragraph {int(p["paragraph"])}</span></li>')
     return (f'<details class="sanad-evidence" open><summary>{heading}</summary>'
             f'<ol>{"".join(items)}</ol></details>')
@@ -79,12 +88,12 @@ def render_turn(turn: int, entry: dict) -> str:
     else:
         passages = result.get("passages", [])
         refused = " sanad-refused" if result.get("refused") else ""
-        parts.append(f'<div class="sanad-a{refused}" dir="auto">'
-                     f'{linked_text(result["answer"], turn, passages)}</div>')
+        parts.append(f'<div class="sanad-a{refused}">'
+                     f'{linked_lines(result["answer"], turn, passages)}</div>')
         if result.get("translation"):
             tr = result["translation"]
-            parts.append(f'<div class="sanad-translation" dir="auto" lang="{_attr(tr.get("lang", ""))}">'
-                         f'{linked_text(tr["text"], turn, passages)}</div>'
+            parts.append(f'<div class="sanad-translation" lang="{_attr(tr.get("lang", ""))}">'
+                         f'{linked_lines(tr["text"], turn, passages)}</div>'
                          f'<div class="sanad-mt-label" dir="auto">{escape(tr["label"])}</div>')
         if result.get("dropped") or result.get("removed_markers"):
             parts.append(f'<div class="sanad-note">{len(result.get("dropped", []))} sentence(s) '
@@ -116,8 +125,8 @@ SOURCES_PLACEHOLDER = ('<div class="sanad-sources-empty">Click a citation [n] in
 
 def render_source(passage: dict, article: Article | None) -> str:
     """The cited passage marked inside its article's full text (escaped, never Markdown)."""
-    header = (f'<div class="sanad-source-head"><span class="sanad-source-n">[{int(passage["n"])}]</span> '
-              f'<strong dir="auto">{escape(passage["title"])}</strong> '
+    header = (f'<div class="sanad-source-head" dir="auto"><span class="sanad-source-n">'
+              f'[{int(passage["n"])}]</span> <strong>{escape(passage["title"])}</strong> '
               f'<span class="sanad-where">paragraph {int(passage["paragraph"])}, characters '
               f'{int(passage["start"])}–{int(passage["end"])}, similarity '
               f'{float(passage["score"]):.2f}</span></div>')

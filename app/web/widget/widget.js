@@ -171,21 +171,26 @@
       const sources = el("ol", { class: "sources" });
       const items = new Map();
       const cited = new Set();
+      // One block per line, each with its own direction (an English line, then Arabic).
       const linked = (text) => {
-        const node = el("div", { dir: "auto" });
-        let last = 0;
-        for (const match of text.matchAll(/\[(\d{1,3})\]/g)) {
-          const n = Number(match[1]);
-          if (n < 1 || n > passages.length) continue;
-          node.append(text.slice(last, match.index));
-          const button = el("button", { type: "button", class: "cite", text: `[${n}]`,
-                                        "aria-label": `source ${n}` });
-          button.addEventListener("click", () => this.focusSource(items, n));
-          node.append(button);
-          cited.add(n);
-          last = match.index + match[0].length;
+        const node = el("div");
+        for (const line of text.split("\n")) {
+          const block = el("div", { dir: "auto" });
+          let last = 0;
+          for (const match of line.matchAll(/\[(\d{1,3})\]/g)) {
+            const n = Number(match[1]);
+            if (n < 1 || n > passages.length) continue;
+            block.append(line.slice(last, match.index));
+            const button = el("button", { type: "button", class: "cite", text: `[${n}]`,
+                                          "aria-label": `source ${n}` });
+            button.addEventListener("click", () => this.focusSource(items, n));
+            block.append(button);
+            cited.add(n);
+            last = match.index + match[0].length;
+          }
+          block.append(line.slice(last));
+          node.append(block);
         }
-        node.append(text.slice(last));
         return node;
       };
       const answer = linked(result.answer || "");
