@@ -78,7 +78,7 @@
       this.panel = el("section", { class: "panel", role: "dialog", "aria-label": heading },
                       el("header", {}, el("span", { dir: "auto", text: heading }), close),
                       this.log, this.form);
-      root.append(this.launcher, this.panel);
+      root.append(el("div", { class: inline ? "root inline" : "root" }, this.launcher, this.panel));
       this.launcher.hidden = inline;
       this.panel.hidden = !inline;
 
