@@ -126,9 +126,11 @@ def test_articles_list_and_text(http):
 
 
 def test_healthz_and_docs(http):
+    http.post("/api/ask", json={"question": MEXICO})
     health = http.get("/healthz").json()
     assert health["status"] == "ok" and health["index"]["articles"] == 1
-    assert health["backend"] == "extractive"
+    assert health["backend"] == health["answering_with"] == "extractive"
+    assert health["requests_in_model"] == 0
     assert http.get("/docs").status_code == 200
     assert "/api/chat" in http.get("/openapi.json").json()["paths"]
 

@@ -115,7 +115,7 @@ def build_router(ctx: WebContext) -> APIRouter:
         """The full `AnswerResult`: `answer` has `[n]` markers, and `[n]` is `passages[n-1]`,
         an exact span (`start`:`end`) of the article `article_id`."""
         question = check_question(body.question)
-        result = await ctx.runner.call(lambda: ctx.service.answer(question, None, body.k))
+        result = await ctx.runner.call(lambda: ctx.answers().answer(question, None, body.k))
         return result.as_dict()
 
     @router.post("/api/chat", tags=["answers"], dependencies=[Guarded], responses=SSE_DOC,
@@ -159,7 +159,7 @@ def build_router(ctx: WebContext) -> APIRouter:
         question = check_question(question)
         ids = CompletionIds()
         if not body.stream:
-            result = await ctx.runner.call(lambda: ctx.service.answer(question, history))
+            result = await ctx.runner.call(lambda: ctx.answers().answer(question, history))
             return ids.completion(result)
         first, stream = await started(question, history, None)
 
@@ -214,7 +214,8 @@ def build_router(ctx: WebContext) -> APIRouter:
             manifest = read_manifest(folder)
             index = {"generation": manifest.generation, "articles": len(manifest.articles),
                      "chunks": manifest.chunk_count}
-        return {"status": "ok", "backend": ctx.default_backend, "index": index,
-                "requests_in_model": ctx.runner.admitted}
+        return {"status": "ok", "backend": ctx.default_backend,
+                "answering_with": ctx.answering_with,  # null until the backend is loaded
+                "index": index, "requests_in_model": ctx.runner.admitted}
 
     return router

@@ -27,6 +27,7 @@ class WebContext:
             max(settings.history_turns, 1))
         self._other_backends: dict[str, AnswerService] = {}
         self._lock = threading.Lock()
+        self.answering_with: str | None = None  # the configured backend, once loaded
 
     @property
     def default_backend(self) -> str:
@@ -39,7 +40,9 @@ class WebContext:
         differ only in the LLM. Call this from the model runner: loading an LLM is slow.
         """
         if backend is None or backend == self.default_backend:
-            return self.service.answers
+            answers = self.service.answers
+            self.answering_with = answers.backend.name
+            return answers
         if backend not in BACKEND_CHOICES:
             raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKEND_CHOICES)}")
         with self._lock:
@@ -57,4 +60,4 @@ class WebContext:
     def warm_up(self) -> None:
         """Load the index, the embedding model and the LLM before the first question."""
         self.service.searcher()
-        _ = self.service.answers
+        self.answers()

@@ -182,7 +182,7 @@ def build_ui(ctx: WebContext) -> gr.Blocks:
             raise gr.Error(problem)
         try:
             result = await ctx.runner.call(
-                lambda: ctx.service.answer(question, None, int(top_k)))
+                lambda: ctx.answers().answer(question, None, int(top_k)))
         except Exception as exc:  # noqa: BLE001
             mapped = as_api_error(exc)
             if mapped is None:
