@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from gradio_client import Client
 from playwright.sync_api import expect
@@ -49,6 +50,12 @@ def test_gradio_client_chat_endpoint_streams(server):
     conversations = [out[0] if isinstance(out, (list, tuple)) else out for out in job.outputs()]
     assert any("Searching the articles" in html for html in conversations)  # before the answer
     assert "sanad-cite" in conversations[-1] and REQUEST_SENTENCE in conversations[-1]
+
+
+def test_the_chat_endpoints_refuse_other_sites(server):
+    refused = httpx.post(f"{server.url}/gradio_api/queue/join", json={},
+                         headers={"Origin": "http://evil.example"})
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden_origin"
 
 
 def ask_in_chat(page, question: str) -> None:

@@ -13,7 +13,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.web.errors import error_body
 
-GUARDED_PREFIXES = ("/api/", "/v1/")
+API_PREFIXES = ("/api/", "/v1/")
+# The chat's own calls (Gradio's queue, uploads) run the model too: same origin rule, but
+# Gradio keeps its own upload size limit.
+ORIGIN_CHECKED_PREFIXES = (*API_PREFIXES, "/gradio_api/")
 
 
 class RateLimiter:
@@ -60,7 +63,8 @@ def origin_allowed(origin: str, scope: Scope, allowed: list[str]) -> bool:
 
 
 class ApiGuard:
-    """For /api/ and /v1/: refuse other sites' origins (403) and oversized bodies (413).
+    """Refuse other sites' origins (403) on the API and the chat's endpoints, and oversized
+    bodies (413) on the API.
 
     CORS alone only stops a browser from reading the answer; the request would still cost a
     model call. So an Origin header that is neither ours nor allowed is refused outright.
@@ -72,7 +76,7 @@ class ApiGuard:
         self.max_body = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(GUARDED_PREFIXES):
+        if scope["type"] != "http" or not scope["path"].startswith(ORIGIN_CHECKED_PREFIXES):
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
@@ -81,6 +85,9 @@ class ApiGuard:
             await _send_error(send, 403, "forbidden_origin",
                               f"requests from {origin.decode('latin-1')} are not allowed; add it to "
                               "cors_origins (SANAD_CORS_ORIGINS) to embed Sanad there")
+            return
+        if not scope["path"].startswith(API_PREFIXES):
+            await self.app(scope, receive, send)
             return
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_body:

@@ -59,7 +59,12 @@ class ModelRunner:
         # The caller's context goes along (as anyio.to_thread does): Gradio's progress
         # reporting finds its event through context variables.
         context = contextvars.copy_context()
-        return await asyncio.get_running_loop().run_in_executor(self._pool, context.run, work)
+        try:
+            future = asyncio.get_running_loop().run_in_executor(self._pool, context.run, work)
+        except BaseException:  # the pool is shut down: work() will never release
+            self._release()
+            raise
+        return await future
 
     async def stream(self, produce: Callable[[], Iterable[T]]) -> AsyncIterator[T]:
         """The items of `produce()`, iterated in a worker thread holding the model lock.
