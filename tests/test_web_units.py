@@ -7,6 +7,7 @@ import asyncio
 import json
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fastapi.testclient import TestClient
@@ -23,6 +24,13 @@ from app.web.server import create_app
 from index.sources import Article
 
 PAYLOAD = '<script>alert(1)</script> <img src=x onerror=alert(1)> [x](javascript:alert(1))'
+
+
+def run_async(scenario) -> None:
+    """asyncio.run in its own thread: Playwright's sync API (browser tests in the same
+    session) keeps an event loop running in the main thread."""
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, scenario()).result()
 
 
 class Clock:
@@ -160,7 +168,7 @@ def test_runner_serialises_calls_and_refuses_past_its_queue():
         assert await runner.call(slow, 4) == 4  # room again
         runner.shutdown()
 
-    asyncio.run(scenario())
+    run_async(scenario)
 
 
 def test_runner_stream_yields_items_and_raises_the_producers_error():
@@ -194,7 +202,7 @@ def test_runner_stream_yields_items_and_raises_the_producers_error():
         assert await asyncio.to_thread(stopped.wait, 5)
         runner.shutdown()
 
-    asyncio.run(scenario())
+    run_async(scenario)
 
 
 # -- the API over a fake embedder -----------------------------------------------------------------
