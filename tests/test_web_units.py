@@ -273,3 +273,16 @@ def test_a_failure_after_streaming_started_is_an_error_event(fake_service, monke
             body = "".join(r.iter_text())
     error = json.loads(body.split("event: error\ndata: ")[1].split("\n")[0])
     assert error["error"]["code"] == "internal_error" and "disk on fire" not in body
+
+
+def test_an_unexpected_failure_is_a_json_500(fake_service, monkeypatch):
+    def broken():
+        raise RuntimeError("disk on fire")
+
+    app = create_app(fake_service.settings, fake_service, ui=False, warm_up=False)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        monkeypatch.setattr(client.app.state.sanad, "answers", broken)
+        response = client.post("/api/ask", json={"question": "Where does the Rhine end?"})
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "internal_error"
+    assert "disk on fire" not in response.text

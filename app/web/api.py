@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.answer import AnswerResult, Token, Turn
 from app.web.context import WebContext
-from app.web.errors import ApiError, as_api_error, error_body
+from app.web.errors import ApiError, as_api_error, error_body, log
 from app.web.openai_compat import (
     ChatCompletionRequest,
     CompletionIds,
@@ -105,8 +105,10 @@ def build_router(ctx: WebContext) -> APIRouter:
             yield item
 
     def error_event(exc: Exception) -> dict:
-        mapped = as_api_error(exc) or ApiError(500, "internal_error",
-                                               f"the answer failed: {type(exc).__name__}")
+        mapped = as_api_error(exc)
+        if mapped is None:
+            log.error("an answer failed while streaming", exc_info=exc)
+            mapped = ApiError(500, "internal_error", f"the answer failed ({type(exc).__name__})")
         return error_body(mapped.code, mapped.message)
 
     @router.post("/api/ask", tags=["answers"], dependencies=[Guarded],

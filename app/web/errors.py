@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -12,6 +14,8 @@ from app.llm import LLMUnavailable
 from app.web.runner import Busy
 from index.embedding import EmbedderError
 from index.storage import IndexBusyError, IndexError_, IndexMismatchError, NoIndexError
+
+log = logging.getLogger("sanad.web")
 
 
 class ApiError(Exception):
@@ -78,7 +82,12 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(exc.status_code, _HTTP_CODES.get(exc.status_code, "http_error"),
                               str(exc.detail), getattr(exc, "headers", None))
 
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        # Starlette logs the traceback; the client gets JSON without internals.
+        return error_response(500, "internal_error", f"the server failed ({type(exc).__name__})")
+
     app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(Exception, unexpected)
     for kind in (AnswerError, Busy, LLMUnavailable, IndexError_, EmbedderError):
         app.add_exception_handler(kind, service_error)
     app.add_exception_handler(RequestValidationError, invalid_request)
