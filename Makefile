@@ -1,17 +1,33 @@
-# Two entry points: `make run` (set up, fetch models, index seeds/, start Sanad) and
-# `make test` (set up, fetch models, lint, run every test). Both are idempotent.
+# Two entry points: `make run` (set up, fetch models, index seeds/, serve the web chat) and
+# `make test` (set up, fetch models, lint, install Chromium if missing, run every test).
+# Both are idempotent.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 DEPS_STAMP := $(VENV)/.deps-installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
 
-.PHONY: run test setup models index lint bench clean-data
+.PHONY: run test setup models index lint browser bench clean-data
 
 run: index
-	$(BIN)/sanad chat
+	$(BIN)/sanad serve --host $(HOST) --port $(PORT)
 
-test: models lint
+test: models lint browser
 	$(BIN)/python -m pytest -q
+
+# The browser tests drive Debian's Chromium through Playwright (never `playwright install`,
+# which downloads a browser build). Installed here when missing, as root on Debian.
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	      chromium chromium-driver fonts-dejavu-core; \
+	  else \
+	    echo "the browser tests need /usr/bin/chromium: as root, apt-get install chromium chromium-driver" >&2; \
+	    exit 1; \
+	  fi; \
+	fi
 
 setup: $(DEPS_STAMP)
 

@@ -212,6 +212,18 @@ def chat_command(backend: BackendOption = None, k: TopK = None) -> None:
         history = history[-max(service.settings.history_turns, 1):]
 
 
+@cli.command("serve")
+def serve_command(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="port to listen on")] = 8000,
+    backend: BackendOption = None,
+) -> None:
+    """Serve the web chat at /, the API (/api, /v1, docs at /docs) and the widget."""
+    from app.web.server import serve
+
+    serve(_backend_settings(backend), host, port)
+
+
 @cli.command("status")
 def status_command() -> None:
     """Show what is indexed and with which model."""

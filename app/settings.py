@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -80,6 +82,38 @@ class Settings(BaseSettings):
     # embedding model needs its own values.
     refuse_below_en: float = Field(0.40, ge=-1, le=1)
     refuse_below_ar: float = Field(0.50, ge=-1, le=1)
+
+    # web server (`sanad serve`): the chat, the API and the embeddable widget
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list, description=(
+        "origins (scheme://host[:port]) allowed to call the API from a browser, besides the "
+        "server's own; comma-separated in SANAD_CORS_ORIGINS"))
+    widget_key: str | None = Field(None, description=(
+        "a public key the widget sends as X-Sanad-Key; when set, /api/ask, /api/chat and "
+        "/v1/chat/completions require it"))
+    rate_limit_per_minute: int = Field(30, ge=0, description="answer requests per client IP; 0: off")
+    max_request_kb: int = Field(64, ge=1, description="largest API request body")
+    max_waiting_answers: int = Field(4, ge=0, description=(
+        "answer requests that may wait for the model; past that the API answers 503 busy"))
+    max_conversations: int = Field(1000, ge=1)
+    conversation_minutes: int = Field(60, ge=1, description="a conversation idle this long is forgotten")
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value):
+        if isinstance(value, str):
+            value = [v for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("cors_origins", mode="after")
+    @classmethod
+    def _normalise_origins(cls, value: list[str]) -> list[str]:
+        origins = []
+        for raw in value:
+            parts = urlsplit(raw.strip())
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.path.strip("/"):
+                raise ValueError(f"{raw!r} is not an origin like https://example.org")
+            origins.append(f"{parts.scheme}://{parts.netloc.lower()}")
+        return origins
 
     @field_validator("data_dir", "models_dir", mode="after")
     @classmethod

@@ -34,3 +34,30 @@ def corpus(tmp_path: Path) -> Path:
         "<h1>Baking bread</h1><p>Flour, water and salt make dough.<script>alert(1)</script></p>"
         "<p>Bake the loaf for forty minutes.</p></body></html>", encoding="utf-8")
     return folder
+
+
+@pytest.fixture(scope="session")
+def seeded_service(tmp_path_factory):
+    """The real embedding model and a real index of seeds/, built once for the web tests."""
+    from app.service import SanadService
+    from app.settings import Settings
+
+    settings = Settings(data_dir=tmp_path_factory.mktemp("web") / "data", llm_backend="extractive")
+    service = SanadService(settings)
+    report = service.index([ROOT / "seeds"], progress=False, log=lambda m: None)
+    assert report.chunks_embedded > 0
+    return service
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium through Playwright (never a downloaded browser build)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.web_helpers import BROWSER_ARGS
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path="/usr/bin/chromium",
+                                              args=BROWSER_ARGS)
+        yield chromium
+        chromium.close()

@@ -1,0 +1,1 @@
+"""`sanad serve`: the web chat (Gradio), the HTTP API and the embeddable widget."""

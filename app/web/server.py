@@ -1,0 +1,84 @@
+"""The web app: the API, the widget and the Gradio chat on one FastAPI app, served by uvicorn."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from app.service import SanadService
+from app.settings import Settings
+from app.web.api import build_router
+from app.web.context import WebContext
+from app.web.embed import build_embed_router
+from app.web.errors import as_api_error, install_error_handlers
+from app.web.guard import ApiGuard
+
+log = logging.getLogger("sanad.web")
+
+
+def create_app(settings: Settings, service: SanadService | None = None, *, ui: bool = True,
+               warm_up: bool = True) -> FastAPI:
+    """The whole web app. `service` may be shared (tests share one loaded model)."""
+    ctx = WebContext(settings, service)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        task = asyncio.create_task(_warm_up(ctx)) if warm_up else None
+        yield
+        if task is not None:
+            task.cancel()
+        ctx.runner.shutdown()
+
+    app = FastAPI(title="Sanad", version="0.1.0", lifespan=lifespan, redoc_url=None,
+                  description="Answers from your articles; every answer cites its passages. "
+                  "Errors are `{\"error\": {\"code\", \"message\"}}`.")
+    app.state.sanad = ctx
+    install_error_handlers(app)
+    app.include_router(build_router(ctx))
+    app.include_router(build_embed_router(settings))
+    # Added last = runs first: CORS answers preflights before the guard refuses origins.
+    app.add_middleware(ApiGuard, allowed_origins=settings.cors_origins,
+                       max_body_bytes=settings.max_request_kb * 1024)
+    app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
+                       allow_methods=["GET", "POST"], allow_credentials=False,
+                       allow_headers=["Content-Type", "X-Sanad-Key", "Authorization"],
+                       max_age=600)
+    if ui:
+        import gradio as gr
+
+        from app.web.ui import CSS, build_ui
+
+        app = gr.mount_gradio_app(app, build_ui(ctx), path="/", css=CSS,
+                                  theme=gr.themes.Soft(primary_hue="teal"),
+                                  max_file_size=int(settings.max_file_mb * 1024 * 1024),
+                                  footer_links=["api"], ssr_mode=False)
+    return app
+
+
+async def _warm_up(ctx: WebContext) -> None:
+    """Load the index and models in the background, so the first question is not slow."""
+    try:
+        await ctx.runner.call(ctx.warm_up)
+        log.info("Sanad is ready (answers by: %s)", ctx.service.answers.backend.name)
+    except Exception as exc:  # noqa: BLE001 - the server still starts; requests report it
+        mapped = as_api_error(exc)
+        if mapped is None:
+            log.exception("warming up failed")
+        else:
+            log.warning("not ready yet: %s", mapped.message)
+
+
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
+    import uvicorn
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+    app = create_app(settings)
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    print(f"Sanad is serving the chat at http://{shown}:{port}/  "
+          f"(API docs: http://{shown}:{port}/docs, widget: http://{shown}:{port}/widget.js)",
+          flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="info")

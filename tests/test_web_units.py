@@ -1,0 +1,288 @@
+"""The web layer's parts, fast: escaping, limits, conversations, the model runner, the API
+over a fake embedder (no real model, no Gradio)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.answer import Turn
+from app.service import SanadService
+from app.settings import Settings
+from app.web.conversations import ConversationStore
+from app.web.guard import RateLimiter
+from app.web.openai_compat import ChatMessageIn, question_and_history
+from app.web.render import linked_text, render_conversation, render_source
+from app.web.runner import Busy, ModelRunner
+from app.web.server import create_app
+from index.sources import Article
+
+PAYLOAD = '<script>alert(1)</script> <img src=x onerror=alert(1)> [x](javascript:alert(1))'
+
+
+def run_async(scenario) -> None:
+    """asyncio.run in its own thread: Playwright's sync API (browser tests in the same
+    session) keeps an event loop running in the main thread."""
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, scenario()).result()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+# -- rendering ------------------------------------------------------------------------------
+def test_answer_text_is_escaped_and_only_real_citations_become_buttons():
+    passages = [{"title": 'T "1" <b>'}, {"title": "T2"}]
+    html = linked_text(f"{PAYLOAD} first [1], second [2], none [3] [0].", 4, passages)
+    assert "<script" not in html and "<img" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "&lt;img src=x" in html
+    assert html.count('class="sanad-cite"') == 2
+    assert 'data-turn="4" data-n="1"' in html and 'data-n="2"' in html
+    assert "none [3] [0]." in html  # out of range: left as text
+    assert 'title="source 1: T &quot;1&quot; &lt;b&gt;"' in html
+
+
+def test_conversation_renders_question_answer_translation_and_evidence_escaped():
+    passage = {"n": 1, "article_id": "a", "title": "<i>t</i>", "paragraph": 2, "start": 0,
+               "end": 5, "text": f"quote {PAYLOAD}", "score": 0.5}
+    result = {"answer": f"Answer {PAYLOAD} [1].", "passages": [passage], "refused": False,
+              "sentences": [{"text": "Answer", "citations": [1], "support": 1.0}],
+              "evidence": [{"n": 1, "quote": passage["text"], "lang": "en"}],
+              "translation": {"text": "ترجمة [1]", "label": "Machine <translation>", "lang": "ar"},
+              "dropped": [], "removed_markers": 0, "notice": ""}
+    html = render_conversation([{"question": f"Q {PAYLOAD}", "result": result}])
+    assert "<script" not in html and "<img" not in html and "<i>" not in html
+    assert html.count('class="sanad-cite"') == 3  # answer, translation, evidence
+    assert "Machine &lt;translation&gt;" in html and 'dir="auto"' in html
+    streaming = render_conversation([{"question": "q", "streamed": PAYLOAD, "result": None}])
+    assert "<script" not in streaming and "&lt;img" in streaming
+
+
+def test_source_panel_marks_the_exact_span_inside_the_escaped_article():
+    text = "مقدمة <b>قبل</b>.\n\nالجملة المقتبسة هنا.\n\n<script>alert(1)</script> بعد."
+    start = text.index("الجملة")
+    end = start + len("الجملة المقتبسة هنا.")
+    article = Article(id="a", title="عنوان", text=text, sha256="", source="/x/a.txt")
+    passage = {"n": 2, "article_id": "a", "title": "عنوان", "paragraph": 2, "start": start,
+               "end": end, "text": text[start:end], "score": 0.61}
+    html = render_source(passage, article)
+    assert '<mark class="sanad-mark">الجملة المقتبسة هنا.</mark>' in html
+    assert "&lt;b&gt;قبل&lt;/b&gt;" in html and "&lt;script&gt;" in html
+    assert "<script" not in html and "<b>" not in html
+    assert 'class="sanad-article" dir="auto"' in html
+    changed = Article(id="a", title="عنوان", text="other text", sha256="", source="/x/a.txt")
+    assert "has changed" in render_source(passage, changed)
+    assert "no longer in the index" in render_source(passage, None)
+
+
+# -- limits -----------------------------------------------------------------------------------
+def test_rate_limiter_is_a_token_bucket_per_client():
+    clock = Clock()
+    limiter = RateLimiter(3, clock=clock)
+    assert [limiter.acquire("a") for _ in range(3)] == [0, 0, 0]
+    assert limiter.acquire("a") == pytest.approx(20.0)
+    assert limiter.acquire("b") == 0  # another client has its own bucket
+    clock.now += 20
+    assert limiter.acquire("a") == 0
+    assert limiter.acquire("a") > 0
+    assert RateLimiter(0).acquire("a") == 0  # 0: off
+
+
+def test_rate_limiter_forgets_the_least_recent_clients_past_its_cap():
+    limiter = RateLimiter(1, max_clients=2, clock=Clock())
+    for client in ["a", "b", "c"]:
+        limiter.acquire(client)
+    assert limiter.acquire("a") == 0  # "a" was forgotten, so it starts with a full bucket
+    assert limiter.acquire("c") > 0
+
+
+def test_conversations_are_capped_in_number_age_and_length():
+    clock = Clock()
+    store = ConversationStore(max_count=2, max_age=60, max_turns=2, clock=clock)
+    first = store.get_or_create(None)
+    assert store.valid_id(first.id)
+    for i in range(3):
+        store.add_turn(first.id, Turn(f"q{i}", f"a{i}"))
+    assert [t.question for t in store.history(first.id)] == ["q1", "q2"]
+    assert store.get_or_create(first.id).id == first.id
+    store.get_or_create(None)
+    store.get_or_create(None)
+    assert len(store) == 2 and store.history(first.id) == []  # the oldest went
+    kept = store.get_or_create(None)
+    clock.now += 61
+    assert store.get_or_create(kept.id).id != kept.id  # expired: a new conversation
+    assert store.get_or_create("made-up-by-the-client-0000").id != "made-up-by-the-client-0000"
+
+
+def test_openai_messages_become_question_and_history():
+    messages = [ChatMessageIn(role="system", content="be brief"),
+                ChatMessageIn(role="user", content="q1"),
+                ChatMessageIn(role="assistant", content="a1"),
+                ChatMessageIn(role="user", content=[{"type": "text", "text": "q2"}])]
+    question, history = question_and_history(messages)
+    assert question == "q2" and history == [Turn("q1", "a1")]
+
+
+def test_cors_origins_setting_is_parsed_and_checked(monkeypatch):
+    monkeypatch.setenv("SANAD_CORS_ORIGINS", "https://News.example/, http://127.0.0.1:8080")
+    assert Settings().cors_origins == ["https://news.example", "http://127.0.0.1:8080"]
+    monkeypatch.setenv("SANAD_CORS_ORIGINS", "*")
+    with pytest.raises(ValueError, match="not an origin"):
+        Settings()
+
+
+# -- the model runner ---------------------------------------------------------------------------
+def test_runner_serialises_calls_and_refuses_past_its_queue():
+    async def scenario():
+        runner = ModelRunner(max_waiting=1)
+        release = threading.Event()
+        active, overlaps = [0], []
+
+        def slow(tag):
+            active[0] += 1
+            overlaps.append(active[0])
+            release.wait(5)
+            active[0] -= 1
+            return tag
+
+        first = asyncio.ensure_future(runner.call(slow, 1))
+        second = asyncio.ensure_future(runner.call(slow, 2))
+        await asyncio.sleep(0.05)
+        with pytest.raises(Busy):
+            await runner.call(slow, 3)
+        release.set()
+        assert await asyncio.gather(first, second) == [1, 2]
+        assert max(overlaps) == 1  # never two model calls at once
+        assert runner.admitted == 0
+        assert await runner.call(slow, 4) == 4  # room again
+        runner.shutdown()
+
+    run_async(scenario)
+
+
+def test_runner_stream_yields_items_and_raises_the_producers_error():
+    async def scenario():
+        runner = ModelRunner(max_waiting=0)
+
+        def produce():
+            yield "a"
+            yield "b"
+            raise ValueError("broken")
+
+        got = []
+        with pytest.raises(ValueError, match="broken"):
+            async for item in runner.stream(produce):
+                got.append(item)
+        assert got == ["a", "b"] and runner.admitted == 0
+
+        stopped = threading.Event()
+
+        def endless():
+            try:
+                while True:
+                    yield 1
+                    time.sleep(0.01)
+            finally:
+                stopped.set()
+
+        stream = runner.stream(endless)
+        assert await anext(stream) == 1
+        await stream.aclose()  # the consumer left: the producer stops too
+        assert await asyncio.to_thread(stopped.wait, 5)
+        runner.shutdown()
+
+    run_async(scenario)
+
+
+# -- the API over a fake embedder -----------------------------------------------------------------
+@pytest.fixture
+def fake_service(corpus, tmp_path, fake_embedder) -> SanadService:
+    settings = Settings(data_dir=tmp_path / "data", llm_backend="extractive",
+                        refuse_below_en=-1, refuse_below_ar=-1, rate_limit_per_minute=0)
+    service = SanadService(settings, embed_model=fake_embedder)
+    service.index([corpus], progress=False, log=lambda m: None)
+    return service
+
+
+def api(service: SanadService, **web) -> TestClient:
+    return TestClient(create_app(service.settings.model_copy(update=web), service, ui=False,
+                                 warm_up=False))
+
+
+def test_ask_and_chat_over_the_fake_index(fake_service):
+    with api(fake_service) as client:
+        result = client.post("/api/ask", json={"question": "Where does the Rhine end?"}).json()
+        assert "[1]" in result["answer"] and result["passages"]
+        text = client.get(f"/api/articles/{result['passages'][0]['article_id']}").json()["text"]
+        p = result["passages"][0]
+        assert text[p["start"]:p["end"]] == p["text"]
+        with client.stream("POST", "/api/chat", json={"message": "Where does the Rhine end?"}) as r:
+            body = "".join(r.iter_text())
+        assert "event: token" in body and "event: result" in body
+
+
+def test_no_index_is_503(tmp_path, fake_embedder):
+    service = SanadService(Settings(data_dir=tmp_path / "empty", llm_backend="extractive"),
+                           embed_model=fake_embedder)
+    with api(service) as client:
+        response = client.post("/api/ask", json={"question": "anything"})
+        assert response.status_code == 503 and response.json()["error"]["code"] == "no_index"
+        assert client.get("/api/articles").json()["error"]["code"] == "no_index"
+        assert client.get("/healthz").json()["index"] is None
+
+
+def test_unreachable_llm_is_503_and_busy_is_503(fake_service, monkeypatch):
+    with api(fake_service) as client:
+        ctx = client.app.state.sanad
+        unreachable = fake_service.settings.model_copy(update={
+            "llm_backend": "openai", "llm_base_url": "http://127.0.0.1:9/v1"})
+        ctx.service.settings = unreachable
+        ctx.service._answers = None
+        response = client.post("/api/ask", json={"question": "Where does the Rhine end?"})
+        assert response.status_code == 503
+        assert response.json()["error"]["code"] == "llm_unavailable"
+
+        monkeypatch.setattr(ctx.runner, "capacity", 0)
+        for path, body in [("/api/ask", {"question": "q"}), ("/api/chat", {"message": "q"})]:
+            busy = client.post(path, json=body)
+            assert busy.status_code == 503 and busy.json()["error"]["code"] == "busy"
+            assert "busy" in busy.json()["error"]["message"] and busy.headers["retry-after"]
+
+
+def test_a_failure_after_streaming_started_is_an_error_event(fake_service, monkeypatch):
+    def broken(question, history=None, k=None):
+        yield from fake_service.answers.answer_stream(question, history, k)
+        raise RuntimeError("disk on fire")
+
+    with api(fake_service) as client:
+        monkeypatch.setattr(client.app.state.sanad, "answer_stream",
+                            lambda q, h=None, k=None, backend=None: broken(q, h, k))
+        with client.stream("POST", "/api/chat", json={"message": "Where does the Rhine end?"}) as r:
+            assert r.status_code == 200
+            body = "".join(r.iter_text())
+    error = json.loads(body.split("event: error\ndata: ")[1].split("\n")[0])
+    assert error["error"]["code"] == "internal_error" and "disk on fire" not in body
+
+
+def test_an_unexpected_failure_is_a_json_500(fake_service, monkeypatch):
+    def broken():
+        raise RuntimeError("disk on fire")
+
+    app = create_app(fake_service.settings, fake_service, ui=False, warm_up=False)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        monkeypatch.setattr(client.app.state.sanad, "answers", broken)
+        response = client.post("/api/ask", json={"question": "Where does the Rhine end?"})
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "internal_error"
+    assert "disk on fire" not in response.text
