@@ -458,6 +458,18 @@ def summarize(records: list[dict]) -> dict[str, dict]:
     return {name: group_metrics(rs) for name, rs in groups.items()}
 
 
+def threshold_sweep(records: list[dict], thresholds: Iterable[float]) -> list[dict]:
+    """Refusal precision/recall had the service refused exactly when its best evidence
+    sentence scores below t (its score rule alone), for calibrating refuse_below_en/_ar."""
+    rows = []
+    for t in thresholds:
+        simulated = [{"answerable": r["answerable"],
+                      "refused": r["top_evidence_score"] is None or r["top_evidence_score"] < t}
+                     for r in records]
+        rows.append({"threshold": t, **refusal_metrics(simulated)})
+    return rows
+
+
 # The metrics shown in tables, in order; latencies and counts where smaller is better.
 TABLE_METRICS = [
     "questions", "answerable", "unanswerable",
@@ -776,6 +788,31 @@ def metrics_table_md(metrics: dict[str, dict]) -> list[str]:
     return lines
 
 
+SWEEP = [round(0.30 + 0.05 * i, 2) for i in range(9)]
+
+
+def sweep_md(records: list[dict]) -> list[str]:
+    """Per language: what the score threshold alone would give (only with unanswerables)."""
+    lines = []
+    for lang in languages_of(records):
+        mine = [r for r in records if r["lang"] == lang]
+        if all(r["answerable"] for r in mine):
+            continue
+        if not lines:
+            lines = ["### Refusal by evidence score alone", "",
+                     "Had the service refused exactly when its best evidence sentence scores "
+                     "below the threshold (settings refuse_below_en / refuse_below_ar), "
+                     "ignoring its other refusal rules:", ""]
+        lines += [f"| {lang}: threshold | refusal precision | refusal recall | false refusals |",
+                  "|---:|---:|---:|---:|"]
+        for row in threshold_sweep(mine, SWEEP):
+            lines.append(f"| {row['threshold']:.2f} | "
+                         + " | ".join(format_value("x", row[m]) for m in (
+                             "refusal_precision", "refusal_recall", "false_refusal_rate")) + " |")
+        lines.append("")
+    return lines
+
+
 def _retrieved_cell(record: dict, n: int = 3) -> str:
     parts = []
     for p in record["retrieved"][:n]:
@@ -813,6 +850,7 @@ def render_report(summary: dict, records: list[dict], images: list[str]) -> str:
     lines += ["Refusals (refused = positive): "
               f"{confusion['tp']} unanswerable refused, {confusion['fn']} unanswerable answered, "
               f"{confusion['fp']} answerable refused, {confusion['tn']} answerable answered.", ""]
+    lines += sweep_md(records)
     lines += ["## Plots", ""] + [f"![{name}]({name})" for name in images] + [""]
     lines += ["## Worst answerable questions", "",
               "Sorted by the mean of: gold in the top 5, a cited gold passage, key-fact share, F1.",

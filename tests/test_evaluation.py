@@ -208,6 +208,19 @@ def test_refusal_metrics_perfect_never_and_not_applicable():
     assert m["false_refusal_rate"] == 0.5
 
 
+def test_threshold_sweep_refuses_below_the_score():
+    records = [dict(record(answerable=False), top_evidence_score=0.30),
+               dict(record(answerable=False), top_evidence_score=0.55),
+               dict(record(answerable=True), top_evidence_score=0.50),
+               dict(record(answerable=True), top_evidence_score=0.70),
+               dict(record(answerable=True), top_evidence_score=None)]  # nothing retrieved
+    low, mid, high = ev.threshold_sweep(records, [0.2, 0.52, 0.6])
+    assert (low["refusal_precision"], low["refusal_recall"]) == (0.0, 0.0)  # only the None one
+    # below 0.52: the 0.30 unanswerable, the 0.50 answerable and the None one
+    assert mid["refusal_precision"] == pytest.approx(1 / 3) and mid["refusal_recall"] == 0.5
+    assert high["refusal_recall"] == 1.0 and high["false_refusal_rate"] == pytest.approx(2 / 3)
+
+
 # -- latency and grouping ----------------------------------------------------------------
 def test_percentiles_interpolate_between_ranks():
     assert ev.percentile([4.0, 1.0, 3.0, 2.0], 50) == 2.5
