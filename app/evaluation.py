@@ -661,6 +661,33 @@ def resolve_run(ref: str, reports_dir: Path = REPORTS_DIR) -> Path:
     raise EvalError(f"no run {ref!r}: give a run id under {reports_dir} or a run folder")
 
 
+def index_dataset(service, dataset: Dataset, progress: bool, log: Callable[[str], object]):
+    """Bring the eval's own index in line with the dataset's articles. The folder is the
+    eval's alone, so an index built with another model is simply rebuilt."""
+    from index.storage import IndexMismatchError
+
+    log(f"indexing {_relative(dataset.articles)} into {service.settings.data_dir}")
+    try:
+        return service.index([dataset.articles], progress=progress, log=log)
+    except IndexMismatchError as exc:
+        log(f"rebuilding the eval index: {exc}")
+        return service.index([dataset.articles], rebuild=True, progress=progress, log=log)
+
+
+def load_checked_questions(dataset: Dataset, articles: dict[str, Article], limit: int | None,
+                           max_chars: int) -> tuple[list[EvalQuestion], int]:
+    questions, skipped = dataset.load_questions(articles)
+    questions = questions[:limit] if limit else questions
+    if not questions:
+        raise EvalError(f"no questions to ask in {dataset.questions_file}")
+    check_follow_ups(questions)
+    too_long = [q.id for q in questions if len(q.question) > max_chars]
+    if too_long:
+        raise EvalError(f"questions longer than max_question_chars ({max_chars}): "
+                        f"{', '.join(too_long[:10])}")
+    return questions, skipped
+
+
 def evaluate(settings: Settings, dataset: Dataset, *, limit: int | None = None,
              run_id: str | None = None, reports_dir: Path = REPORTS_DIR, embed_model=None,
              progress: bool = True, log: Callable[[str], object] = print) -> Run:
@@ -672,37 +699,29 @@ def evaluate(settings: Settings, dataset: Dataset, *, limit: int | None = None,
     created = dt.datetime.now(dt.UTC)
     if run_id is not None and not _RUN_ID.match(run_id):
         raise EvalError(f"run id {run_id!r}: use letters, digits, '.', '_' and '-'")
-    data_dir = eval_data_dir(settings, dataset)
-    service = SanadService(settings.model_copy(update={"data_dir": data_dir}), embed_model)
-    log(f"indexing {_relative(dataset.articles)} into {data_dir}")
-    report = service.index([dataset.articles], progress=progress, log=log)
+    service = SanadService(settings.model_copy(
+        update={"data_dir": eval_data_dir(settings, dataset)}), embed_model)
+    report = index_dataset(service, dataset, progress, log)
     indexed = time.perf_counter()
     searcher = service.searcher()
-    questions, skipped = dataset.load_questions(searcher.data.articles)
-    questions = questions[:limit] if limit else questions
-    check_follow_ups(questions)
-    if not questions:
-        raise EvalError(f"no questions to ask in {dataset.questions_file}")
-    for q in questions:
-        if len(q.question) > settings.max_question_chars:
-            raise EvalError(f"{q.id}: the question is longer than max_question_chars")
-    answers = service.answers
-    run_id = run_id or f"{created:%Y%m%d-%H%M%S}-{answers.backend.name}"
+    questions, skipped = load_checked_questions(dataset, searcher.data.articles, limit,
+                                                settings.max_question_chars)
+    backend = service.answers.backend.name  # loads the LLM before the clock of question 1
     records = run_questions(lambda text, history: service.answer(text, history, k=K), questions,
                             relevant_chunk_counter(searcher.data.chunks.values()), progress)
     finished = time.perf_counter()
     manifest = searcher.data.manifest
     summary = {
-        "run_id": run_id,
+        "run_id": run_id or f"{created:%Y%m%d-%H%M%S}-{backend}",
         "created": created.isoformat(timespec="seconds"),
         "dataset": {"name": dataset.name, "kind": dataset.kind, "path": _relative(dataset.root),
                     "questions_file": _relative(dataset.questions_file),
                     "articles": _relative(dataset.articles), "questions": len(questions),
                     "skipped_unplaced_gold": skipped, "limit": limit},
-        "backend": answers.backend.name,
+        "backend": backend,
         "models": {"embedding": manifest.model,
-                   "llm": llm_description(service.settings, answers.backend.name)},
-        "index": {"data_dir": str(data_dir), "generation": manifest.generation,
+                   "llm": llm_description(service.settings, backend)},
+        "index": {"data_dir": str(service.settings.data_dir), "generation": manifest.generation,
                   "articles": len(manifest.articles), "chunks": manifest.chunk_count,
                   "chunks_embedded_now": report.chunks_embedded},
         "git": git_state(),
@@ -717,7 +736,7 @@ def evaluate(settings: Settings, dataset: Dataset, *, limit: int | None = None,
                                              if name == "overall" or r["lang"] == name])
                          for name in ["overall", *languages_of(records)]},
     }
-    folder = reports_dir / run_id
+    folder = reports_dir / summary["run_id"]
     write_run(folder, summary, records)
     return Run(folder, summary, records)
 

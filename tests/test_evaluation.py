@@ -465,3 +465,28 @@ def test_the_seed_dataset_lives_in_the_checkout():
     dataset = ev.load_dataset(None)
     assert dataset.questions_file == ROOT / "eval" / "questions.jsonl"
     assert dataset.articles == ROOT / "seeds"
+
+
+def test_the_eval_index_is_rebuilt_for_another_model_and_limit_cuts_the_set(tmp_path,
+                                                                           tiny_dataset):
+    from tests.fakes import FakeEmbedder
+
+    settings = Settings(data_dir=tmp_path / "data", llm_backend="extractive")
+    dataset = ev.load_dataset(tiny_dataset)
+    quiet = {"reports_dir": tmp_path / "reports", "progress": False, "log": lambda m: None}
+    ev.evaluate(settings, dataset, run_id="a", embed_model=FakeEmbedder("model-a"), **quiet)
+    other = ev.evaluate(settings, dataset, run_id="b", limit=2,
+                        embed_model=FakeEmbedder("model-b"), **quiet)
+    assert other.summary["models"]["embedding"]["name"] == "model-b"
+    assert other.summary["index"]["chunks_embedded_now"] > 0
+    assert [r["id"] for r in other.records] == ["r1-en", "r2-en"]
+
+
+def test_questions_longer_than_the_limit_stop_the_run_before_asking(tmp_path, tiny_dataset,
+                                                                    fake_embedder):
+    settings = Settings(data_dir=tmp_path / "data", llm_backend="extractive",
+                        max_question_chars=20)
+    with pytest.raises(ev.EvalError, match="longer than max_question_chars .20.: r1-en, r2-en"):
+        ev.evaluate(settings, ev.load_dataset(tiny_dataset), reports_dir=tmp_path / "reports",
+                    embed_model=fake_embedder, progress=False, log=lambda m: None)
+    assert not (tmp_path / "reports").exists()
