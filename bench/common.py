@@ -7,7 +7,7 @@ import os
 import statistics
 from pathlib import Path
 
-from index.sources import article_id_for
+from app import evaluation
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ARCD = ROOT.parent / "shared" / "datasets" / "arcd-dev"
@@ -24,29 +24,11 @@ def read_jsonl(path: Path) -> list[dict]:
 
 
 def arcd_questions(dataset: Path, articles: dict) -> list[dict]:
-    """ARCD questions with the gold paragraph mapped to a span of its indexed article."""
-    passages = {p["id"]: p for p in read_jsonl(dataset / "passages.jsonl")}
-    spans = {}
-    for meta in read_jsonl(dataset / "articles.jsonl"):
-        art = articles.get(article_id_for(Path(meta["file"])))
-        if art is None:
-            continue
-        cursor = 0
-        for pid in meta["passage_ids"]:
-            text = passages[pid]["text"].strip()
-            at = art.text.find(text, cursor)
-            if at < 0:
-                at = art.text.find(text)
-            if at >= 0:
-                spans[pid] = (art.id, at, at + len(text))
-                cursor = at + len(text)
-    out = []
-    for q in read_jsonl(dataset / "questions.jsonl"):
-        if q["passage_id"] in spans and q.get("question_ar"):
-            aid, start, end = spans[q["passage_id"]]
-            out.append({"id": q["id"], "lang": "ar", "question": q["question_ar"],
-                        "article_id": aid, "gold_spans": [[start, end]]})
-    return out
+    """ARCD's Arabic questions with the gold paragraph mapped to a span of its indexed article
+    (the mapping is the eval's: app.evaluation.arcd_questions)."""
+    questions, _ = evaluation.arcd_questions(dataset, articles)
+    return [{"id": q.id, "lang": q.lang, "question": q.question, "article_id": q.article_id,
+             "gold_spans": q.gold_spans} for q in questions if q.lang == "ar"]
 
 
 def seed_questions() -> list[dict]:
@@ -57,8 +39,8 @@ def seed_questions() -> list[dict]:
 
 
 def hit(passage, question: dict) -> bool:
-    return passage.article_id == question["article_id"] and any(
-        passage.start < end and start < passage.end for start, end in question["gold_spans"])
+    return evaluation.overlaps(passage.article_id, passage.start, passage.end,
+                               question["article_id"], question["gold_spans"])
 
 
 def median(values: list[float]) -> float:
