@@ -19,12 +19,15 @@ loadable and correct whatever happens to the writer:
 - A writer inserts the vectors of new chunks BEFORE the `current` switch (`add`, flushed
   by `save`). `delete` only drops ids from the generation being built; nothing leaves
   the collection before the switch.
-- AFTER the switch, `after_switch` deletes every row that no generation still on disk
-  references (the previous generation stays on disk for readers that have it open, so
-  vectors of removed chunks go one write later than their chunks.jsonl line). The same
-  sweep removes leftovers of a crashed writer: a crash between insert and switch only
-  leaves rows no generation references. Collections of other models that no generation
-  uses are dropped.
+- AFTER the switch, `after_switch` deletes the rows that no generation still on disk
+  references. The previous generation stays on disk for readers that have it open, so
+  vectors of removed chunks go one write later than their chunks.jsonl line: each
+  generation's store folder lists the ids it dropped (`released.txt`), and they are
+  deleted once no generation on disk uses them. If the collection then still holds more
+  rows than the generations on disk use (leftovers of a crashed writer: a crash between
+  insert and switch only leaves rows no generation references), a full sweep of the
+  collection's ids deletes them. Collections of other models that no generation uses
+  are dropped.
 - Search asks Milvus for some extra candidates and keeps only ids of the loaded
   generation, widening the request until k survive.
 - Each collection carries the id of the data folder that owns it (property
@@ -239,10 +242,12 @@ class MilvusStore:
     kind = "milvus"
     DESCRIPTOR = "milvus.json"
     IDS_FILE = "ids.txt"
+    RELEASED_FILE = "released.txt"
     OWNER_PROPERTY = "sanad.index"
     EXTRA_CANDIDATES = 32  # room for ids of other generations before widening a search
     MAX_TOPK = 16384  # Milvus refuses a larger search limit
     BATCH = 1000  # rows per insert, id lookup or delete request
+    SCAN_BATCH = 10000  # ids per page when listing a whole collection
 
     def __init__(self, dim: int, uri: str, token: str | None, collection: str,
                  owner: str | None, members: Iterable[str] = ()):
@@ -251,6 +256,7 @@ class MilvusStore:
         self.collection = collection
         self._base = collection.rsplit("_", 1)[0]
         self._members = set(members)
+        self._released: set[str] = set()  # dropped from this generation, maybe still in use
         self._owner = owner
         self._store = _open_collection(uri, token, collection, dim)
         self._client = self._store.client
@@ -301,10 +307,12 @@ class MilvusStore:
         for batch in _batches(fresh, self.BATCH):
             self._call(self._store.add, _nodes([ids[n] for n in batch], vectors[batch]))
         self._members.update(ids)
+        self._released.difference_update(ids)
 
     def delete(self, ids: list[str]) -> None:
         """Drop ids from this generation; their rows go in `after_switch`, once unused."""
         self._members.difference_update(ids)
+        self._released.update(ids)
 
     def search(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
         if not self._members or k <= 0:
@@ -351,9 +359,10 @@ class MilvusStore:
         (folder / self.DESCRIPTOR).write_text(json.dumps(
             {"collection": self.collection, "dim": self.dim, "metric": "IP", "index": "FLAT"}),
             encoding="utf-8")
-        # For the sweep: which rows this generation uses, without parsing chunks.jsonl.
-        (folder / self.IDS_FILE).write_text("".join(f"{i}\n" for i in sorted(self._members)),
-                                            encoding="ascii")
+        # For after_switch: the rows this generation uses (without parsing chunks.jsonl),
+        # and those it dropped, to delete once no generation on disk uses them.
+        _write_ids(folder / self.IDS_FILE, self._members)
+        _write_ids(folder / self.RELEASED_FILE, self._released)
 
     def after_switch(self, store_folders: list[Path]) -> None:
         """Delete rows no generation on disk uses; drop this index's unused collections.
@@ -362,15 +371,19 @@ class MilvusStore:
         """
         if self._owner is None:  # cannot tell this index's collections from another's
             return
-        used = _used_rows(store_folders, self.DESCRIPTOR, self.IDS_FILE)
+        used = _rows_by_collection(store_folders, self.DESCRIPTOR, self.IDS_FILE)
         used.setdefault(self.collection, set()).update(self._members)
+        released = _rows_by_collection(store_folders, self.DESCRIPTOR, self.RELEASED_FILE)
+        released.setdefault(self.collection, set()).update(self._released)
         for name in self._call(self._client.list_collections):
             if not _owned_name(name, self._base) or not self._owned_by_us(name):
                 continue
             if name not in used:
                 self._call(self._client.drop_collection, name)
-            elif self._count(name) != len(used[name]):
-                self._sweep(name, used[name])
+                continue
+            self._delete_rows(name, sorted(released.get(name, set()) - used[name]))
+            if self._count(name) != len(used[name]):  # leftovers of a crash: look at every id
+                self._delete_rows(name, [i for i in self._all_ids(name) if i not in used[name]])
 
     # -- Milvus calls llama-index has no API for (it manages one collection, by nodes) -----
 
@@ -388,17 +401,16 @@ class MilvusStore:
         return int(rows[0]["count(*)"])
 
     def _all_ids(self, collection: str) -> Iterator[str]:
-        iterator = self._call(self._client.query_iterator, collection, batch_size=self.BATCH,
-                              output_fields=["id"])
+        iterator = self._call(self._client.query_iterator, collection,
+                              batch_size=self.SCAN_BATCH, output_fields=["id"])
         try:
             while rows := self._call(iterator.next):
                 yield from (row["id"] for row in rows)
         finally:
             iterator.close()
 
-    def _sweep(self, collection: str, used: set[str]) -> None:
-        unused = [i for i in self._all_ids(collection) if i not in used]
-        for batch in _batches(unused, self.BATCH):
+    def _delete_rows(self, collection: str, ids: list[str]) -> None:
+        for batch in _batches(ids, self.BATCH):
             # Never an empty list: delete_nodes without ids would delete by no filter at all.
             if collection == self.collection:
                 self._call(self._store.delete_nodes, node_ids=batch)
@@ -445,16 +457,22 @@ def _owned_name(name: str, base: str) -> bool:
     return re.fullmatch(re.escape(base) + r"_[0-9a-f]{12}", name) is not None
 
 
-def _used_rows(store_folders: list[Path], descriptor: str, ids_file: str) -> dict[str, set[str]]:
-    """collection -> chunk ids that the Milvus generations among `store_folders` use."""
-    used: dict[str, set[str]] = {}
+def _write_ids(path: Path, ids: Iterable[str]) -> None:
+    path.write_text("".join(f"{i}\n" for i in sorted(ids)), encoding="ascii")
+
+
+def _rows_by_collection(store_folders: list[Path], descriptor: str,
+                        ids_file: str) -> dict[str, set[str]]:
+    """collection -> the ids listed in `ids_file` by the Milvus generations among the folders."""
+    rows: dict[str, set[str]] = {}
     for folder in store_folders:
         if not (folder / descriptor).exists():
             continue  # a FAISS generation: its vectors are its own files
         collection = json.loads((folder / descriptor).read_text(encoding="utf-8"))["collection"]
-        ids = (folder / ids_file).read_text(encoding="ascii").split()
-        used.setdefault(collection, set()).update(ids)
-    return used
+        listed = folder / ids_file
+        ids = listed.read_text(encoding="ascii").split() if listed.exists() else []
+        rows.setdefault(collection, set()).update(ids)
+    return rows
 
 
 def _is_milvus_error(exc: Exception) -> bool:

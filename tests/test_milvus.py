@@ -113,7 +113,7 @@ def test_a_run_with_nothing_to_write_still_cleans_a_crash(corpus, tmp_path, fake
 
 
 def test_removed_chunks_leave_milvus_once_no_generation_on_disk_uses_them(
-        corpus, tmp_path, fake_embedder):
+        corpus, tmp_path, fake_embedder, monkeypatch):
     data = tmp_path / "data"
     run(corpus, data, fake_embedder)
     bread = {c for c, chunk in load_index(data).chunks.items() if chunk.article_id == "bread"}
@@ -122,7 +122,13 @@ def test_removed_chunks_leave_milvus_once_no_generation_on_disk_uses_them(
     assert bread <= rows(data)  # the previous generation, still on disk, uses them
     assert not bread & set(load_index(data).chunks)
     (corpus / "note.txt").write_text("A note about tea.")
+
+    def no_full_scan(*args):
+        raise AssertionError("without a crash, released ids are deleted by name")
+
+    monkeypatch.setattr("index.store.MilvusStore._all_ids", no_full_scan)
     run(corpus, data, fake_embedder)  # the generation that had bread is pruned now
+    monkeypatch.undo()
     assert not bread & rows(data)
     assert rows(data) == used_by_generations(data)
 
