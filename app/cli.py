@@ -22,16 +22,35 @@ cli = typer.Typer(help="Sanad: ask questions about your articles; answers cite t
                   no_args_is_help=True, pretty_exceptions_enable=False)
 models_cli = typer.Typer(help="Fetch and check the models Sanad uses.", no_args_is_help=True)
 cli.add_typer(models_cli, name="models")
+store_cli = typer.Typer(help="Move the index between vector stores.", no_args_is_help=True)
+cli.add_typer(store_cli, name="store")
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 
-def _settings() -> Settings:
+OPTION_HINTS = {"llm_backend": "unknown backend {!r}; use auto, local, openai, ollama or extractive",
+                "store": "unknown store {!r}; use faiss or milvus"}
+
+
+def _settings(**overrides: str | None) -> Settings:
+    """The settings, with the command line's options (those given) on top."""
+    given = {name: value for name, value in overrides.items() if value is not None}
     try:
-        return Settings()
+        settings = Settings()
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        _fail(f"invalid settings: {problems}")
+        _fail(f"invalid settings: {_problems(exc)}")
+    try:
+        return Settings(**{**settings.model_dump(), **given}) if given else settings
+    except ValidationError as exc:
+        for error in exc.errors():
+            name = error["loc"][0] if error["loc"] else None
+            if name in OPTION_HINTS and name in given:
+                _fail(OPTION_HINTS[name].format(given[name]))
+        _fail(f"invalid settings: {_problems(exc)}")
+
+
+def _problems(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
 
 
 def _fail(message: str, code: int = 2):
@@ -39,10 +58,14 @@ def _fail(message: str, code: int = 2):
     raise typer.Exit(code)
 
 
-def _service():
+def _service(**overrides: str | None):
     from app.service import SanadService
 
-    return SanadService(_settings())
+    return SanadService(_settings(**overrides))
+
+
+StoreOption = Annotated[str | None, typer.Option(
+    "--store", help="faiss | milvus (default: the `store` setting, SANAD_STORE)")]
 
 
 @models_cli.command("fetch")
@@ -73,9 +96,10 @@ def index_command(
     paths: Annotated[list[Path], typer.Argument(help="files or folders of .txt, .md, .html")],
     rebuild: Annotated[bool, typer.Option(help="ignore the existing index and build anew")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")] = False,
+    store: StoreOption = None,
 ) -> None:
     """Index articles. Unchanged files are skipped; changed ones replace their chunks."""
-    service = _service()
+    service = _service(store=store)
     try:
         report = service.index(paths, rebuild=rebuild, progress=not quiet,
                                log=lambda m: err.print(escape(m)))
@@ -117,14 +141,8 @@ def _print_result(result, streamed: bool = False) -> None:
                     else "\nClosest passages:")
 
 
-def _backend_settings(backend: str | None) -> Settings:
-    settings = _settings()
-    if backend:
-        try:
-            settings = Settings(**{**settings.model_dump(), "llm_backend": backend})
-        except ValidationError:
-            _fail(f"unknown backend {backend!r}; use auto, local, openai, ollama or extractive")
-    return settings
+def _backend_settings(backend: str | None, store: str | None = None) -> Settings:
+    return _settings(llm_backend=backend, store=store)
 
 
 BackendOption = Annotated[str | None, typer.Option(
@@ -140,6 +158,7 @@ def ask_command(
                              ] = False,
     backend: BackendOption = None,
     k: TopK = None,
+    store: StoreOption = None,
 ) -> None:
     """Answer a question from the indexed articles, with cited passages."""
     from app.answer import AnswerError
@@ -148,7 +167,7 @@ def ask_command(
 
     if not question.strip():
         _fail("the question is empty")
-    service = SanadService(_backend_settings(backend))
+    service = SanadService(_backend_settings(backend, store))
     try:
         if passages_only:
             passages = service.retrieve(question, k)
@@ -167,13 +186,13 @@ def ask_command(
 
 
 @cli.command("chat")
-def chat_command(backend: BackendOption = None, k: TopK = None) -> None:
+def chat_command(backend: BackendOption = None, k: TopK = None, store: StoreOption = None) -> None:
     """Chat in the terminal: streamed answers, follow-up questions (Ctrl-D to leave)."""
     from app.answer import AnswerError, AnswerResult, Token, Turn
     from app.llm import LLMUnavailable
     from app.service import SanadService
 
-    service = SanadService(_backend_settings(backend))
+    service = SanadService(_backend_settings(backend, store))
     try:
         service.searcher()
         answers = service.answers
@@ -217,11 +236,12 @@ def serve_command(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="port to listen on")] = 8000,
     backend: BackendOption = None,
+    store: StoreOption = None,
 ) -> None:
     """Serve the web chat at /, the API (/api, /v1, docs at /docs) and the widget."""
     from app.web.server import serve
 
-    serve(_backend_settings(backend), host, port)
+    serve(_backend_settings(backend, store), host, port)
 
 
 def _print_metrics(metrics: dict[str, dict], title: str) -> None:
@@ -308,10 +328,32 @@ def eval_command(
               f"{seconds['questions']:.0f} s answering); report: {run.folder / 'report.md'}")
 
 
+@store_cli.command("copy")
+def store_copy_command(
+    to: Annotated[str, typer.Option("--to", help="the store to move the index to: milvus | faiss")],
+) -> None:
+    """Move the current index into another vector store, without embedding anything again.
+
+    Writes a new generation whose manifest names the target store; then use `--store TO`
+    (or set SANAD_STORE=TO). Milvus is reached through the milvus_* settings.
+    """
+    from index.pipeline import copy_store
+
+    settings = _settings(store=to)
+    try:
+        report = copy_store(settings.data_dir, settings.store_config())
+    except IndexError_ as exc:
+        _fail(str(exc))
+    out.print(f"{escape(report.summary())} in {report.seconds:.1f} s")
+    if settings.store != Settings().store:
+        out.print(f"use it with `--store {to}` or SANAD_STORE={to}")
+
+
 @cli.command("status")
 def status_command() -> None:
     """Show what is indexed and with which model."""
     from index.storage import current_folder, read_manifest
+    from index.store import describe_store
 
     settings = _settings()
     folder = current_folder(settings.data_dir)
@@ -320,7 +362,7 @@ def status_command() -> None:
     manifest = read_manifest(folder)
     out.print(f"index: {folder} (generation {manifest.generation})")
     out.print(f"model: {manifest.model['name']} ({manifest.model['dim']}-d), store: "
-              f"{manifest.store}, chunker: {manifest.chunker}")
+              f"{describe_store(manifest.store, folder / 'store')}, chunker: {manifest.chunker}")
     out.print(f"{len(manifest.articles)} articles, {manifest.chunk_count} chunks")
     for aid, info in sorted(manifest.articles.items()):
         out.print(f"  {escape(aid)}: {info['chunks']} chunks — {escape(info['title'][:70])}")

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -19,6 +19,7 @@ from pydantic_settings import (
 from index.chunking import ChunkerConfig
 from index.pipeline import IndexConfig
 from index.search import SearchConfig
+from index.store import StoreConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,7 +55,14 @@ class Settings(BaseSettings):
     embed_batch_size: int = Field(8, ge=1, le=1024)
     threads: int | None = Field(None, ge=1, description="CPU threads for the models")
     chunk_size: int = Field(256, ge=16, le=2048, description="chunk size in model tokens")
-    store: Literal["faiss"] = "faiss"
+    store: Literal["faiss", "milvus"] = "faiss"
+    milvus_uri: str | None = Field(None, description=(
+        "a Milvus server (http://host:19530) or a Milvus Lite file ending in .db; "
+        "default: milvus.db in the data folder"))
+    milvus_token: SecretStr | None = Field(None, description="user:password or API key")
+    milvus_collection: str = Field("sanad_chunks", max_length=200,
+                                   pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description=(
+        "collection name (one per index); the model's fingerprint is appended"))
     hybrid: Literal["auto", "off"] = "auto"
     lexical_weight: float = Field(0.5, ge=0.0, le=1.0)
     top_k: int = Field(5, ge=1, le=50)
@@ -127,9 +135,14 @@ class Settings(BaseSettings):
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls),
                 file_secret_settings)
 
+    def store_config(self) -> StoreConfig:
+        token = self.milvus_token.get_secret_value() if self.milvus_token else None
+        return StoreConfig(kind=self.store, milvus_uri=self.milvus_uri, milvus_token=token,
+                           milvus_collection=self.milvus_collection)
+
     def index_config(self) -> IndexConfig:
         return IndexConfig(
-            data_dir=self.data_dir, store=self.store,
+            data_dir=self.data_dir, store=self.store_config(),
             chunker=ChunkerConfig(chunk_size=self.chunk_size),
             max_file_bytes=int(self.max_file_mb * 1024 * 1024),
         )

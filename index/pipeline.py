@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -15,22 +17,26 @@ from index.embedding import embed_documents, identity, token_counter
 from index.sources import DEFAULT_MAX_FILE_BYTES, Article, SourceError, discover, read_article
 from index.storage import (
     IndexData,
+    IndexError_,
     Manifest,
     NoIndexError,
-    check_compatible,
     load_index,
+    release_unused,
     write_generation,
     writer_lock,
 )
-from index.store import create_store
+from index.store import StoreConfig, as_store_config, create_store
 
 
 @dataclass(frozen=True)
 class IndexConfig:
     data_dir: Path
-    store: str = "faiss"
+    store: StoreConfig | str = field(default_factory=StoreConfig)  # a name stands for its defaults
     chunker: ChunkerConfig = field(default_factory=ChunkerConfig)
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "store", as_store_config(self.store))
 
 
 @dataclass
@@ -98,15 +104,10 @@ def index_paths(paths: Iterable[Path | str], config: IndexConfig,
     model_info = model_info or identity(get_model()).as_dict()
     chunker_info = config.chunker.as_dict()
     with writer_lock(config.data_dir):
-        try:
-            current: IndexData | None = load_index(config.data_dir)
-            if rebuild:
-                current = None
-            else:
-                check_compatible(current.manifest, model_info, chunker_info, config.store,
-                                 current.folder)
-        except NoIndexError:
-            current = None
+        current: IndexData | None = None
+        if not rebuild:
+            with contextlib.suppress(NoIndexError):
+                current = load_index(config.data_dir, model_info, chunker_info, config.store)
 
         files, report.errors = discover(paths)
         scanned: list[Article] = []
@@ -122,7 +123,8 @@ def index_paths(paths: Iterable[Path | str], config: IndexConfig,
         scanned = _unique_ids(scanned, known)
         articles = dict(known)
         chunks = dict(current.chunks) if current else {}
-        store = current.store if current else create_store(config.store, model_info["dim"])
+        store = current.store if current else create_store(
+            config.store, model_info["dim"], config.data_dir, model_info["hash"])
         chunks_of: dict[str, list[str]] = {}
         for cid, chunk in chunks.items():
             chunks_of.setdefault(chunk.article_id, []).append(cid)
@@ -202,11 +204,54 @@ def index_paths(paths: Iterable[Path | str], config: IndexConfig,
             for c in chunks.values():
                 counts[c.article_id] = counts.get(c.article_id, 0) + 1
             manifest = Manifest(
-                model=model_info, chunker=chunker_info, store=config.store,
+                model=model_info, chunker=chunker_info, store=config.store.kind,
                 articles={a.id: {"source": a.source, "title": a.title, "sha256": a.sha256,
                                  "chunks": counts.get(a.id, 0)} for a in articles.values()},
             )
             write_generation(config.data_dir, manifest, articles, chunks, store)
             report.written = True
+        elif current is not None:
+            # Nothing to write, but an earlier run may have crashed and left Milvus rows.
+            release_unused(config.data_dir, current.store)
     report.seconds = time.perf_counter() - started
     return report
+
+
+@dataclass
+class CopyReport:
+    source: str
+    target: str
+    vectors: int
+    folder: Path
+    seconds: float
+
+    def summary(self) -> str:
+        return (f"copied {self.vectors} vectors from {self.source} to {self.target} "
+                f"without embedding; {self.folder.name} is current")
+
+
+def copy_store(data_dir: Path, target: StoreConfig | str, batch_size: int = 1000) -> CopyReport:
+    """Write the current generation again with its vectors in another store.
+
+    Nothing is embedded: vectors are read back from the current store (FAISS reconstructs
+    them from its flat index, Milvus fetches them by id), in batches to bound memory. The
+    new generation's manifest names the target store, so runs with that store setting use
+    it; the old generation stays on disk as the previous one.
+    """
+    started = time.perf_counter()
+    target = as_store_config(target)
+    with writer_lock(data_dir):
+        current = load_index(data_dir, store=target)
+        source = current.manifest.store
+        if source == target.kind:
+            raise IndexError_(f"the index at {current.folder} is a {source} store already")
+        model = current.manifest.model
+        store = create_store(target, model["dim"], data_dir, model["hash"])
+        ids = list(current.chunks)
+        for start in range(0, len(ids), batch_size):
+            part = ids[start:start + batch_size]
+            store.add(part, current.store.vectors(part))
+        manifest = dataclasses.replace(current.manifest, store=target.kind)
+        folder = write_generation(data_dir, manifest, current.articles, current.chunks, store)
+    return CopyReport(source=source, target=target.kind, vectors=len(ids), folder=folder,
+                      seconds=time.perf_counter() - started)

@@ -5,10 +5,15 @@ Layout of the data folder:
     gen-000007/manifest.json   model, chunker, store and article hashes
     gen-000007/articles.jsonl  article texts (chunk spans point into these)
     gen-000007/chunks.jsonl    chunk id, article id, paragraph, start, end, text
-    gen-000007/store/          the vector store's own files
+    gen-000007/store/          the vector store's own files (FAISS: the vectors; Milvus:
+                               the collection's name and the chunk ids it holds for us)
+    milvus.db/                 Milvus Lite's files, if the Milvus store uses the default URI
+    .index-id                  this data folder's id, marking the Milvus collections it owns
 A writer builds the next generation in a temporary folder, fsyncs it, renames it to its
 final name and only then moves `current`. A crash at any point leaves `current` pointing
-at a complete generation, so the previous index always loads.
+at a complete generation, so the previous index always loads. Milvus vectors live outside
+the folder; `index.store` explains how they are inserted before the switch and released
+after it, so that this stays true.
 """
 
 from __future__ import annotations
@@ -25,27 +30,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from index.chunking import Chunk
+from index.errors import IndexBusyError, IndexError_, IndexMismatchError, NoIndexError
 from index.sources import Article
-from index.store import VectorStore, load_store
+from index.store import StoreConfig, StoreError, VectorStore, as_store_config, load_store
 
 MANIFEST_VERSION = 1
 CURRENT = "current"
 
 
-class IndexError_(RuntimeError):
-    """Base class for problems with the index on disk."""
-
-
-class NoIndexError(IndexError_):
-    pass
-
-
-class IndexMismatchError(IndexError_):
-    """The index was built with another model or chunker than the settings ask for."""
-
-
-class IndexBusyError(IndexError_):
-    pass
+__all__ = ["IndexBusyError", "IndexError_", "IndexMismatchError", "NoIndexError"]  # re-exported
 
 
 @dataclass
@@ -98,8 +91,8 @@ def read_manifest(folder: Path) -> Manifest:
     return Manifest(**raw)
 
 
-def check_compatible(manifest: Manifest, model: dict, chunker: dict, store: str,
-                     folder: Path) -> None:
+def check_compatible(manifest: Manifest, model: dict, chunker: dict,
+                     store: StoreConfig | str, folder: Path) -> None:
     fix = "rebuild it with `sanad index --rebuild PATH...` (or change the settings back)"
     if manifest.model.get("hash") != model["hash"] or manifest.model.get("dim") != model["dim"]:
         raise IndexMismatchError(
@@ -112,14 +105,19 @@ def check_compatible(manifest: Manifest, model: dict, chunker: dict, store: str,
             f"the index at {folder} was built with chunker settings {manifest.chunker}, the "
             f"settings now say {chunker}; {fix}"
         )
-    if manifest.store != store:
+    kind = as_store_config(store).kind
+    if manifest.store != kind:
         raise IndexMismatchError(
-            f"the index at {folder} is a {manifest.store!r} store, the settings say {store!r}; {fix}"
+            f"the index at {folder} is a {manifest.store!r} store, the settings say {kind!r}; "
+            f"move it with `sanad store copy --to {kind}`, or {fix}"
         )
 
 
 def load_index(data_dir: Path, model: dict | None = None, chunker: dict | None = None,
-               store: str | None = None) -> IndexData:
+               store: StoreConfig | str | None = None) -> IndexData:
+    """The current generation. With model, chunker and store given, first check that the
+    index was built with them. `store` also says how to reach Milvus (default: the Milvus
+    Lite file in `data_dir`); the manifest says which store the generation uses."""
     folder = current_folder(data_dir)
     if folder is None:
         raise NoIndexError(
@@ -132,11 +130,16 @@ def load_index(data_dir: Path, model: dict | None = None, chunker: dict | None =
     for row in _read_jsonl(folder / "articles.jsonl"):
         articles[row["id"]] = Article(**row)
     chunks = {row["id"]: Chunk(**row) for row in _read_jsonl(folder / "chunks.jsonl")}
-    vector_store = load_store(manifest.store, folder / "store", manifest.model["dim"])
-    if len(vector_store) != len(chunks) or manifest.chunk_count != len(chunks):
+    vector_store = load_store(manifest.store, folder / "store", manifest.model["dim"],
+                              as_store_config(store), data_dir, chunk_ids=chunks)
+    # FAISS: as many vectors as chunks; Milvus (which may hold more): a vector for each chunk.
+    problem = vector_store.check(list(chunks))
+    if problem is None and manifest.chunk_count != len(chunks):
+        problem = f"the manifest counts {manifest.chunk_count} chunks, chunks.jsonl {len(chunks)}"
+    if problem:
         raise IndexError_(
-            f"index at {folder} is inconsistent ({len(vector_store)} vectors, {len(chunks)} "
-            "chunks); rebuild it with `sanad index --rebuild PATH...`"
+            f"index at {folder} is inconsistent ({problem}); rebuild it with "
+            "`sanad index --rebuild PATH...`"
         )
     return IndexData(folder=folder, manifest=manifest, articles=articles, chunks=chunks,
                      store=vector_store)
@@ -154,6 +157,14 @@ def _write_jsonl(path: Path, rows) -> None:
     with path.open("w", encoding="utf-8") as handle:
         for row in rows:
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def _point_current(data_dir: Path, generation: Path) -> None:
+    """The switch: one rename makes `generation` current."""
+    link_tmp = data_dir / f".{CURRENT}.tmp"
+    link_tmp.unlink(missing_ok=True)
+    link_tmp.symlink_to(generation.name)
+    os.replace(link_tmp, data_dir / CURRENT)
 
 
 def write_generation(data_dir: Path, manifest: Manifest, articles: dict[str, Article],
@@ -181,16 +192,40 @@ def write_generation(data_dir: Path, manifest: Manifest, articles: dict[str, Art
         if final.exists():  # left by a crash after rename but before the switch
             shutil.rmtree(final)
         os.rename(tmp, final)
-        link_tmp = data_dir / f".{CURRENT}.tmp"
-        link_tmp.unlink(missing_ok=True)
-        link_tmp.symlink_to(final.name)
-        os.replace(link_tmp, data_dir / CURRENT)
+        _point_current(data_dir, final)
         _fsync_dir(data_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     prune(data_dir)
+    try:
+        release_unused(data_dir, store)
+    except StoreError as exc:
+        raise StoreError(f"{final.name} is written and current, but releasing unused vectors "
+                         f"failed: {exc}; the next `sanad index` run tries again") from exc
     return final
+
+
+def store_folders(data_dir: Path) -> list[Path]:
+    """The store folders of the current generation and the older ones still on disk.
+
+    A generation newer than current was never current (a crash between its rename and
+    the switch): no reader has it, and the next write replaces it, so it holds nothing.
+    """
+    current = current_folder(data_dir)
+    if current is None:
+        return []
+    return [gen / "store" for gen in sorted(Path(data_dir).glob("gen-*"))
+            if gen.name <= current.name]
+
+
+def release_unused(data_dir: Path, store: VectorStore) -> None:
+    """Let the store drop what no generation on disk uses (Milvus rows; FAISS: nothing).
+
+    Only under the writer lock. The generation before current stays on disk (see `prune`),
+    so rows of chunks removed now go at the next write, when no reader can still use them.
+    """
+    store.after_switch(store_folders(data_dir))
 
 
 def prune(data_dir: Path, keep: int = 2) -> None:

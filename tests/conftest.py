@@ -1,5 +1,6 @@
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,25 @@ DATA = Path(__file__).resolve().parent / "data"
 @pytest.fixture
 def fake_embedder() -> FakeEmbedder:
     return FakeEmbedder()
+
+
+def release_milvus_lite(folder: Path) -> None:
+    """Stop this process's Milvus Lite servers for `.db` files under `folder`.
+
+    Milvus Lite runs in the process that opened the file and holds a lock on it until
+    stopped; tests stop it to free threads, or to let a child process open the file.
+    """
+    manager = sys.modules.get("milvus_lite.server_manager")
+    if manager is not None:
+        for db in Path(folder).rglob("*.db"):
+            manager.server_manager_instance.release_server(str(db))
+
+
+@pytest.fixture(params=["faiss", "milvus"])
+def store_kind(request, tmp_path: Path):
+    """Each store in turn; Milvus is Milvus Lite in a file under tmp_path (data/milvus.db)."""
+    yield request.param
+    release_milvus_lite(tmp_path)
 
 
 @pytest.fixture

@@ -12,34 +12,45 @@ from index.store import FaissStore
 from tests.fakes import FakeEmbedder
 
 
-def run(corpus, data_dir, embedder, **kwargs):
-    return index_paths([corpus], IndexConfig(data_dir=data_dir), embedder, progress=False,
-                       log=lambda m: None, **kwargs)
+def run(corpus, data_dir, embedder, store="faiss", **kwargs):
+    return index_paths([corpus], IndexConfig(data_dir=data_dir, store=store), embedder,
+                       progress=False, log=lambda m: None, **kwargs)
 
 
-def test_first_run_indexes_all_and_second_embeds_nothing(corpus, tmp_path, fake_embedder):
+def stored_rows(index) -> set[str]:
+    """Chunk ids that really have a vector in the store (all rows of a Milvus collection)."""
+    if index.store.kind == "milvus":
+        return set(index.store._all_ids(index.store.collection))
+    return set(index.store.ids())
+
+
+def test_first_run_indexes_all_and_second_embeds_nothing(corpus, tmp_path, fake_embedder,
+                                                          store_kind):
     data = tmp_path / "data"
-    first = run(corpus, data, fake_embedder)
+    first = run(corpus, data, fake_embedder, store_kind)
     assert sorted(first.added) == ["bread", "rivers", "us-mexico-migration-talks"]
     assert first.chunks_embedded == first.chunks_total > 11
     embedded = fake_embedder.embedded
-    second = run(corpus, data, fake_embedder)
+    second = run(corpus, data, fake_embedder, store_kind)
     assert second.chunks_embedded == 0 and not second.written
     assert fake_embedder.embedded == embedded
     assert len(second.unchanged) == 3
     index = load_index(data)
+    assert index.manifest.store == store_kind
     assert len(index.store) == len(index.chunks) == first.chunks_total
+    assert stored_rows(index) == set(index.chunks)
     for chunk in index.chunks.values():
         assert index.articles[chunk.article_id].text[chunk.start:chunk.end] == chunk.text
 
 
-def test_changed_file_replaces_its_chunks_and_removed_file_goes(corpus, tmp_path, fake_embedder):
+def test_changed_file_replaces_its_chunks_and_removed_file_goes(corpus, tmp_path, fake_embedder,
+                                                                store_kind):
     data = tmp_path / "data"
-    run(corpus, data, fake_embedder)
+    run(corpus, data, fake_embedder, store_kind)
     before = load_index(data)
     (corpus / "rivers.md").write_text("# Rivers\n\nThe Loire is the longest river in France.\n")
     (corpus / "bread.html").unlink()
-    report = run(corpus, data, fake_embedder)
+    report = run(corpus, data, fake_embedder, store_kind)
     assert report.updated == ["rivers"] and report.removed == ["bread"]
     assert report.chunks_embedded == 2
     after = load_index(data)
@@ -50,17 +61,23 @@ def test_changed_file_replaces_its_chunks_and_removed_file_goes(corpus, tmp_path
     gone = sum(c.article_id in ("rivers", "bread") for c in before.chunks.values())
     assert len(after.store) == len(after.chunks) == len(before.chunks) - gone + 2
     assert set(after.store.ids()) == set(after.chunks)
+    # Milvus may still hold the removed chunks (the previous generation uses them), never less.
+    assert set(after.chunks) <= stored_rows(after) <= set(after.chunks) | set(before.chunks)
+    top = after.store.search(np.asarray(fake_embedder.get_query_embedding("Danube Flour")), 5)
+    assert top and all(cid in after.chunks for cid, _ in top)
 
 
-def test_indexing_one_folder_keeps_articles_from_another(corpus, tmp_path, fake_embedder):
+def test_indexing_one_folder_keeps_articles_from_another(corpus, tmp_path, fake_embedder,
+                                                         store_kind):
     data = tmp_path / "data"
     other = tmp_path / "other"
     other.mkdir()
     (other / "note.txt").write_text("A note about tea.")
-    run(corpus, data, fake_embedder)
-    index_paths([other], IndexConfig(data_dir=data), fake_embedder, progress=False,
-                log=lambda m: None)
-    assert "note" in load_index(data).articles and "bread" in load_index(data).articles
+    run(corpus, data, fake_embedder, store_kind)
+    run(other, data, fake_embedder, store_kind)
+    index = load_index(data)
+    assert "note" in index.articles and "bread" in index.articles
+    assert stored_rows(index) >= set(index.chunks)
 
 
 def test_bad_file_is_reported_and_the_rest_indexed(corpus, tmp_path, fake_embedder):
@@ -71,45 +88,55 @@ def test_bad_file_is_reported_and_the_rest_indexed(corpus, tmp_path, fake_embedd
     assert len(report.added) == 3
 
 
-def test_a_file_that_turns_bad_keeps_its_indexed_version(corpus, tmp_path, fake_embedder):
+def test_a_file_that_turns_bad_keeps_its_indexed_version(corpus, tmp_path, fake_embedder,
+                                                         store_kind):
     data = tmp_path / "data"
-    run(corpus, data, fake_embedder)
+    run(corpus, data, fake_embedder, store_kind)
     (corpus / "rivers.md").write_bytes(b"\xff\xfe broken now")
-    report = run(corpus, data, fake_embedder)
+    report = run(corpus, data, fake_embedder, store_kind)
     assert report.removed == [] and len(report.errors) == 1
     assert "rivers" in load_index(data).articles
 
 
-def test_other_model_or_chunker_gives_clear_error(corpus, tmp_path, fake_embedder):
+def test_other_model_chunker_or_store_gives_clear_error(corpus, tmp_path, fake_embedder,
+                                                        store_kind):
     data = tmp_path / "data"
-    run(corpus, data, fake_embedder)
+    run(corpus, data, fake_embedder, store_kind)
     with pytest.raises(IndexMismatchError, match="rebuild"):
-        run(corpus, data, FakeEmbedder(name="another-model"))
+        run(corpus, data, FakeEmbedder(name="another-model"), store_kind)
     with pytest.raises(IndexMismatchError, match="chunker"):
-        index_paths([corpus], IndexConfig(data_dir=data, chunker=ChunkerConfig(chunk_size=32)),
+        index_paths([corpus], IndexConfig(data_dir=data, store=store_kind,
+                                          chunker=ChunkerConfig(chunk_size=32)),
                     fake_embedder, progress=False, log=lambda m: None)
-    report = run(corpus, data, FakeEmbedder(name="another-model"), rebuild=True)
+    other_store = "faiss" if store_kind == "milvus" else "milvus"
+    with pytest.raises(IndexMismatchError, match=f"store copy --to {other_store}"):
+        run(corpus, data, fake_embedder, other_store)
+    report = run(corpus, data, FakeEmbedder(name="another-model"), store_kind, rebuild=True)
     assert report.chunks_embedded == report.chunks_total
+    rebuilt = load_index(data)
+    assert rebuilt.manifest.model["name"] == "another-model"
+    assert stored_rows(rebuilt) == set(rebuilt.chunks)
 
 
-def test_crash_while_writing_leaves_previous_index(corpus, tmp_path, fake_embedder, monkeypatch):
+def test_crash_while_writing_leaves_previous_index(corpus, tmp_path, fake_embedder, monkeypatch,
+                                                   store_kind):
     data = tmp_path / "data"
-    run(corpus, data, fake_embedder)
+    run(corpus, data, fake_embedder, store_kind)
     previous = current_folder(data)
     (corpus / "rivers.md").write_text("# Rivers\n\nChanged text about the Seine.\n")
 
     def crash(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("index.storage.os.replace", crash)
+    monkeypatch.setattr("index.storage._point_current", crash)  # the switch fails
     with pytest.raises(OSError, match="disk full"):
-        run(corpus, data, fake_embedder)
+        run(corpus, data, fake_embedder, store_kind)
     monkeypatch.undo()
     assert current_folder(data) == previous
     index = load_index(data)
     assert any("Danube" in c.text for c in index.chunks.values())
     assert not list(data.glob(".tmp-gen-*"))
-    report = run(corpus, data, fake_embedder)
+    report = run(corpus, data, fake_embedder, store_kind)
     assert report.updated == ["rivers"]
 
 
@@ -118,10 +145,12 @@ def test_no_index_error_says_how_to_build(tmp_path):
         load_index(tmp_path / "nothing")
 
 
-def test_manifest_records_model_chunker_and_hashes(corpus, tmp_path, fake_embedder):
+def test_manifest_records_model_chunker_store_and_hashes(corpus, tmp_path, fake_embedder,
+                                                         store_kind):
     data = tmp_path / "data"
-    run(corpus, data, fake_embedder)
+    run(corpus, data, fake_embedder, store_kind)
     manifest = json.loads((current_folder(data) / "manifest.json").read_text())
+    assert manifest["store"] == store_kind
     assert manifest["model"]["name"] == "fake-embedder" and manifest["model"]["dim"] == 64
     assert manifest["chunker"]["chunk_size"] == 256
     assert len(manifest["articles"]["rivers"]["sha256"]) == 64

@@ -8,10 +8,10 @@ from index.textnorm import normalize_arabic, script_of, tokens
 
 
 @pytest.fixture
-def searcher_factory(corpus, tmp_path, fake_embedder):
+def searcher_factory(corpus, tmp_path, fake_embedder, store_kind):
     data = tmp_path / "data"
-    index_paths([corpus], IndexConfig(data_dir=data), fake_embedder, progress=False,
-                log=lambda m: None)
+    index_paths([corpus], IndexConfig(data_dir=data, store=store_kind), fake_embedder,
+                progress=False, log=lambda m: None)
 
     def make(**kwargs) -> Searcher:
         return Searcher(load_index(data), fake_embedder, SearchConfig(**kwargs))
