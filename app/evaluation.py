@@ -901,7 +901,7 @@ def _plot_recall_curve(plt, summary: dict, path: Path) -> None:
     ax.set(xlabel="k", ylabel="recall@k", ylim=(0, 1.02), title="Retrieval recall@k",
            xticks=range(1, summary["k"] + 1))
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(loc="lower right")  # the curves run along the top
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
