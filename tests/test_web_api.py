@@ -73,17 +73,18 @@ def test_chat_streams_tokens_then_a_result_and_follow_ups_use_the_history(http):
     assert "20 مليار" in streamed and "[1]" in result["answer"]
     conversation = result["conversation_id"]
 
-    with http.stream("POST", "/api/chat", json={"message": "ومن حضر الاجتماع؟",
+    # A follow-up too vague to find evidence alone is answered through the history (the
+    # previous question joins it for retrieval); without the history it is refused.
+    with http.stream("POST", "/api/chat", json={"message": "وماذا أيضًا؟",
                                                 "conversation_id": conversation}) as response:
         follow_up = json.loads(sse_events(response)[-1][1])
     assert follow_up["conversation_id"] == conversation
-    # The extractive backend condenses a follow-up with the previous question.
-    assert "ماذا طلبت المكسيك؟" in follow_up["standalone_question"]
+    assert not follow_up["refused"] and "20 مليار" in follow_up["answer"]
 
-    with http.stream("POST", "/api/chat", json={"message": "ومن حضر الاجتماع؟"}) as response:
+    with http.stream("POST", "/api/chat", json={"message": "وماذا أيضًا؟"}) as response:
         fresh = json.loads(sse_events(response)[-1][1])
     assert fresh["conversation_id"] != conversation
-    assert fresh["standalone_question"] == "ومن حضر الاجتماع؟"
+    assert fresh["refused"]
 
 
 def test_openai_client_non_streaming(server):
@@ -104,14 +105,18 @@ def test_openai_client_streaming_with_history(server):
         model="sanad", stream=True,
         messages=[{"role": "user", "content": MEXICO},
                   {"role": "assistant", "content": "Mexico asked for aid."},
-                  {"role": "user", "content": "And what about Venezuela?"}])
+                  {"role": "user", "content": "And what else?"}])
     chunks = list(stream)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     final = chunks[-1]
     assert final.choices[0].finish_reason == "stop"
     sanad = final.model_extra["sanad"]
-    assert MEXICO in sanad["standalone_question"]  # the earlier turn was the history
+    # too vague alone: answered only because the earlier turns were passed as history
+    assert not sanad["refused"] and "20 مليار" in sanad["answer"]
     assert text and "[1]" in text and sanad["passages"]
+    alone = client.chat.completions.create(
+        model="sanad", messages=[{"role": "user", "content": "And what else?"}])
+    assert alone.model_extra["sanad"]["refused"]
 
 
 def test_articles_list_and_text(http):
