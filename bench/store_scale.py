@@ -1,0 +1,225 @@
+"""Vector stores at scale: FAISS flat vs Milvus Lite on synthetic unit vectors.
+
+For each size, each store is built through Sanad's own store classes (index/store.py, so
+the llama-index layers are included) in a child process of its own, so that peak memory
+is per store and the two never sit in memory together. Figures per store and size:
+build (add all vectors and save/flush), reopen (load the saved store and run the load
+consistency check, as `sanad` does on every new generation), search latency p50/p95 over
+the queries (k=10, one query at a time, as a question is asked), recall@10 against exact
+FAISS flat results, Milvus's cleanup after a crashed write (a full sweep of the
+collection's ids), and peak RSS. Queries are database vectors plus noise, so each has a
+true nearest neighbour. Vectors are generated in blocks from a seed, never all at once.
+
+    python bench/store_scale.py                        # 100k vectors (a few minutes)
+    python bench/store_scale.py --sizes 100000,1000000 # 1M: ~3 GB of vectors per store;
+        # FAISS flat takes minutes; Milvus Lite is skipped when its whole run at the
+        # previous size, scaled up, predicts more than --max-minutes (default 10)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import machine_load  # noqa: E402
+
+BLOCK = 20_000  # vectors generated and added at a time
+K = 10
+
+
+def unit_block(seed: int, block: int, rows: int, dim: int) -> np.ndarray:
+    rng = np.random.default_rng([seed, block])
+    vectors = rng.standard_normal((rows, dim), dtype=np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def blocks(size: int, dim: int, seed: int):
+    """(ids, vectors) blocks of the synthetic database; ids look like chunk ids."""
+    for number, start in enumerate(range(0, size, BLOCK)):
+        rows = min(BLOCK, size - start)
+        ids = [f"{i:020x}" for i in range(start, start + rows)]
+        yield ids, unit_block(seed, number, rows, dim)
+
+
+def queries(size: int, dim: int, seed: int, count: int) -> np.ndarray:
+    """Database vectors with noise added, normalised again (each block generated once)."""
+    rng = np.random.default_rng([seed, 999_999])
+    picks = np.sort(rng.choice(size, count, replace=False))
+    out = []
+    for number in sorted({int(p) // BLOCK for p in picks}):
+        rows = min(BLOCK, size - number * BLOCK)
+        base = unit_block(seed, number, rows, dim)
+        for pick in picks[picks // BLOCK == number]:
+            noisy = base[int(pick) % BLOCK] + 0.5 * rng.standard_normal(
+                dim, dtype=np.float32) / np.sqrt(dim)
+            out.append(noisy / np.linalg.norm(noisy))
+    return np.stack(out)
+
+
+def open_store(kind: str, dim: int, folder: Path):
+    from index.store import StoreConfig, create_store
+
+    config = StoreConfig(kind=kind, milvus_uri=str(folder / "milvus.db"),
+                         milvus_collection="bench")
+    return create_store(config, dim, folder, model_hash="0" * 64), config
+
+
+def reload_store(kind: str, dim: int, folder: Path, config, ids: list[str]):
+    from index.store import load_store
+
+    store = load_store(kind, folder / "saved", dim, config, folder, chunk_ids=ids)
+    problem = store.check(ids)
+    assert problem is None, problem
+    return store
+
+
+def worker(kind: str, size: int, dim: int, seed: int, query_count: int, truth: Path,
+           folder: Path) -> dict:
+    """Build, reopen and query one store; return its figures (runs in a child process)."""
+    started = time.perf_counter()
+    store, config = open_store(kind, dim, folder)
+    all_ids: list[str] = []
+    for ids, vectors in blocks(size, dim, seed):
+        store.add(ids, vectors)
+        all_ids.extend(ids)
+    store.save(folder / "saved")
+    build = time.perf_counter() - started
+    del store
+    started = time.perf_counter()
+    store = reload_store(kind, dim, folder, config, all_ids)
+    reopen = time.perf_counter() - started
+    qs = queries(size, dim, seed, query_count)
+    store.search(qs[0], K)  # warm-up
+    latencies, results = [], []
+    for q in qs:
+        t0 = time.perf_counter()
+        hits = store.search(q, K)
+        latencies.append(time.perf_counter() - t0)
+        results.append([cid for cid, _ in hits])
+    if kind == "faiss":
+        truth.write_text(json.dumps(results))
+    exact = json.loads(truth.read_text())
+    recall = statistics.mean(len(set(r) & set(e)) / K for r, e in zip(results, exact))
+    q = statistics.quantiles([x * 1000 for x in latencies], n=20)
+    return {"store": kind, "n": size, "build_s": build, "reopen_s": reopen,
+            "p50_ms": statistics.median(latencies) * 1000, "p95_ms": q[18], "recall": recall,
+            "sweep_s": sweep_after_crash(store, folder, qs[0]) if kind == "milvus" else None,
+            "rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2}
+
+
+def sweep_after_crash(store, folder: Path, vector: np.ndarray) -> float:
+    """Seconds for the cleanup after a crashed write: one orphan row forces a full sweep.
+
+    The row goes in below Sanad's store, as a writer killed before its switch leaves it:
+    no generation lists it, not even as released, so only listing every id finds it.
+    """
+    from index.store import _nodes
+
+    orphan = "f" * 20
+    store._store.add(_nodes([orphan], vector[None, :]))
+    started = time.perf_counter()
+    store.after_switch([folder / "saved"])
+    seconds = time.perf_counter() - started
+    assert orphan not in set(store._all_ids(store.collection))
+    return seconds
+
+
+def run_child(args: argparse.Namespace, kind: str, size: int, truth: Path, tmp: Path) -> dict:
+    folder = tmp / f"{kind}-{size}"
+    folder.mkdir()
+    command = [sys.executable, __file__, "--worker", kind, "--sizes", str(size),
+               "--dim", str(args.dim), "--seed", str(args.seed), "--queries",
+               str(args.queries), "--truth", str(truth), "--folder", str(folder),
+               "--omp-threads", str(args.omp_threads)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{kind} at {size} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def print_table(rows: list[dict], skipped: list[str]) -> None:
+    header = (f"{'store':12} {'n':>9} {'build s':>9} {'reopen s':>9} {'p50 ms':>8} "
+              f"{'p95 ms':>8} {'recall@10':>9} {'sweep s':>8} {'peak RSS GB':>11}")
+    print("sweep: Milvus cleanup after a crashed write (lists every id in the collection)")
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        name = "faiss flat" if r["store"] == "faiss" else "milvus lite"
+        sweep = "-" if r["sweep_s"] is None else f"{r['sweep_s']:.1f}"
+        print(f"{name:12} {r['n']:>9} {r['build_s']:9.1f} {r['reopen_s']:9.1f} "
+              f"{r['p50_ms']:8.2f} {r['p95_ms']:8.2f} {r['recall']:9.3f} {sweep:>8} "
+              f"{r['rss_gb']:11.2f}")
+    for note in skipped:
+        print(note)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100000", help="comma-separated database sizes")
+    parser.add_argument("--stores", default="faiss,milvus")
+    parser.add_argument("--dim", type=int, default=768)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--omp-threads", type=int, default=0, help=(
+        "FAISS OpenMP threads (Milvus Lite searches with FAISS too); 0: FAISS's default, "
+        "all cores, as Sanad runs"))
+    parser.add_argument("--max-minutes", type=float, default=10.0,
+                        help="skip a Milvus run that the previous size predicts takes longer")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--truth", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    if args.worker:
+        if args.omp_threads:
+            import faiss
+
+            faiss.omp_set_num_threads(args.omp_threads)
+        figures = worker(args.worker, sizes[0], args.dim, args.seed, args.queries, args.truth,
+                         args.folder)
+        print(json.dumps(figures))
+        return
+    stores = args.stores.split(",")
+    if "faiss" not in stores:
+        sys.exit("FAISS flat gives the exact results that recall is measured against")
+    print(machine_load())
+    print(f"{args.dim}-d unit vectors, {args.queries} queries, k={K}, FAISS OpenMP threads: "
+          f"{args.omp_threads or 'default'}")
+    rows, notes = [], []
+    rate: dict[str, float] = {}  # seconds per vector of a whole run, from the last size
+    with tempfile.TemporaryDirectory(prefix="store-scale-") as tmp:
+        for size in sizes:
+            truth = Path(tmp) / f"truth-{size}.json"
+            for kind in ["faiss", *(s for s in stores if s != "faiss")]:
+                predicted = rate.get(kind, 0.0) * size
+                if kind != "faiss" and predicted > args.max_minutes * 60:
+                    notes.append(f"{kind} at {size}: skipped, the run at the last size predicts "
+                                 f"{predicted / 60:.0f} min (> --max-minutes {args.max_minutes:g})")
+                    print(f"  {notes[-1]}", flush=True)
+                    continue
+                started = time.perf_counter()
+                try:
+                    row = run_child(args, kind, size, truth, Path(tmp))
+                except RuntimeError as exc:
+                    notes.append(str(exc).splitlines()[0])
+                    print(f"  {exc}", flush=True)
+                    continue
+                rate[kind] = (time.perf_counter() - started) / size
+                rows.append(row)
+                print(f"  {json.dumps(row)}", flush=True)
+    print_table(rows, notes)
+
+
+if __name__ == "__main__":
+    main()
