@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.web_helpers import SHOTS, HostPages, SanadServer, host_page
+from tests.web_helpers import SHOTS, HostPages, SanadServer, host_page, watched_page
 
 pytestmark = pytest.mark.slow
 KEY = "pk-widget-test"
@@ -30,12 +30,8 @@ def sites(seeded_service):
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1200, "height": 800})
-    page = context.new_page()
-    page.dialogs = []
-    page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
-    yield page
-    context.close()
+    with watched_page(browser, 1200, 800) as watched:
+        yield watched
 
 
 def ask_widget(scope, question: str) -> None:

@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from app.service import SanadService
 from app.settings import Settings
-from tests.web_helpers import SHOTS, HostPages, SanadServer, host_page
+from tests.web_helpers import SHOTS, HostPages, SanadServer, host_page, watched_page
 
 pytestmark = pytest.mark.slow
 SCRIPT = "<script>alert(1)</script>"
@@ -51,12 +51,8 @@ def sites(seeded_service, tmp_path_factory):
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.dialogs = []
-    page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
-    yield page
-    context.close()
+    with watched_page(browser, 1400, 1000) as watched:
+        yield watched
 
 
 def no_injected_elements(scope) -> None:

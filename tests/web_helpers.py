@@ -5,6 +5,8 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -94,3 +96,17 @@ button {{ background: lime !important; }}</style></head>
 <body><h1>A news site</h1><p>Some article the widget sits beside.</p>
 <script src="{sanad_url}/widget.js" data-sanad-key="{key}" data-title="{title}"></script>
 </body></html>"""
+
+
+@contextmanager
+def watched_page(browser, width: int, height: int) -> Iterator:
+    """A fresh page that records (and dismisses) every dialog: an XSS payload that runs
+    shows up in `page.dialogs`."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.dialogs = []
+    page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
+    try:
+        yield page
+    finally:
+        context.close()
