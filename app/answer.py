@@ -120,7 +120,10 @@ class AnswerService:
         rewritten = self.backend.complete([ChatMessage(role="user", content=prompts.render(
             "condense", history=transcript, question=question))])
         rewritten = rewritten.strip().strip('"“”').splitlines()[0].strip() if rewritten else ""
-        if not rewritten or detect_language(rewritten) != detect_language(question):
+        # A rewrite in another language, or one that is not a question (the small model
+        # sometimes answers instead, and wrongly), is not used.
+        if (not rewritten or detect_language(rewritten) != detect_language(question)
+                or not rewritten.rstrip().endswith(("?", "؟"))):
             return question
         return rewritten
 
@@ -174,7 +177,7 @@ class AnswerService:
         lang = detect_language(question)
         threshold = self.settings.refuse_below_ar if lang == "ar" else self.settings.refuse_below_en
         if evidence[0].score < threshold:
-            return f"best evidence scores {evidence[0].score:.2f}, below {threshold:.2f} for {lang}"
+            return f"best evidence scores {evidence[0].score:.3f}, below {threshold:.3f} for {lang}"
         close = [p for p in evidence if p.score >= evidence[0].score - 0.1]
         if asks_for_quantity(question) and not any(states_quantity(p.text) for p in close):
             return "the question asks for an amount and the evidence states none"

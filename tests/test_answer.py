@@ -164,6 +164,13 @@ def test_condensed_question_in_another_language_is_ignored(searcher):
     assert svc.condense("ومتى؟", history) == "ومتى؟"
 
 
+def test_a_rewrite_that_is_not_a_question_is_ignored(searcher):
+    svc = service(searcher, lambda p: "Mexico did not attend the talks." if "Standalone" in p
+                  else "x [1].")
+    history = [Turn("Who attended the talks?", "...")]
+    assert svc.condense("And Mexico?", history) == "And Mexico?"
+
+
 def test_extractive_backend_quotes_evidence(searcher):
     svc = service(searcher, backend="extractive")
     result = svc.answer(RHINE)
