@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from app.language import is_yes_no_question
 from index.chunking import sentence_spans
 from index.search import lexical_tokens
 from index.textnorm import STOPWORDS, normalize, script_of
@@ -24,6 +25,7 @@ MONTHS = {
     "october": "أكتوبر", "november": "نوفمبر", "december": "ديسمبر",
 }
 # Each month in every form we accept for it, normalised.
+_YES_WORDS = set(lexical_tokens("نعم بلى yes no"))
 _MONTH_FORMS = [{en, normalize(ar)} for en, ar in MONTHS.items()]
 MIN_SUPPORT = 0.5
 
@@ -70,6 +72,12 @@ def with_markers(sentence: str, citations: list[int]) -> str:
 
 def _content_words(text: str) -> list[str]:
     return [w for w in lexical_tokens(text) if w not in STOPWORDS and not w.isdigit()]
+
+
+def _restates(sentence: str, question: str) -> bool:
+    """Whether every content word of `sentence` is in `question` (an answer adding nothing)."""
+    words = set(_content_words(sentence)) - _YES_WORDS
+    return words <= set(_content_words(question))
 
 
 def _numbers(text: str) -> set[str]:
@@ -125,6 +133,10 @@ def check_sentence(sentence: str, citations: list[int], passages: dict[int, str]
         unknown = [n for n in names if n.lower() not in cited_norm and n.lower() not in question_norm]
         if unknown:
             checked.problems.append(f"names not in the cited text: {', '.join(unknown)}")
+    if question and not is_yes_no_question(question) and _restates(sentence, question):
+        # "إلامَ دعا الرئيس…؟" answered "نعم، دعا الرئيس…": supported word for word, and
+        # empty; the small model does this when it cannot read the answer in its evidence.
+        checked.problems.append("only restates the question")
     if same_script:
         words = _content_words(sentence)
         source = set(_content_words(cited)) | set(_content_words(question))

@@ -70,6 +70,25 @@ def sentence_spans(text: str, offset: int = 0) -> list[tuple[int, int]]:
     return spans
 
 
+_CLAUSE_BREAK = re.compile(r"[,،;؛]\s+")
+
+
+def clause_spans(text: str, start: int, end: int, min_tokens: int = 3) -> list[tuple[int, int]]:
+    """(start, end) of the comma- or semicolon-separated clauses of `text[start:end]`.
+
+    Clauses shorter than `min_tokens` words are left out; a sentence without a break
+    gives no clauses (it is its own only clause).
+    """
+    pieces, last = [], start
+    for match in _CLAUSE_BREAK.finditer(text, start, end):
+        pieces.append((last, match.start()))
+        last = match.end()
+    if not pieces:
+        return []
+    pieces.append((last, end))
+    return [(a, b) for a, b in pieces if len(text[a:b].split()) >= min_tokens]
+
+
 def paragraph_spans(text: str) -> list[tuple[int, int]]:
     """(start, end) of each paragraph, whitespace trimmed."""
     separator = _BLANK_LINE if _BLANK_LINE.search(text) else re.compile(r"\n")

@@ -3,6 +3,7 @@
 import socket
 import time
 
+import numpy as np
 import pytest
 
 from app.answer import AnswerError, AnswerResult, AnswerService, Token, Turn
@@ -71,7 +72,7 @@ def test_a_number_not_in_the_source_is_caught(searcher):
         n = cite(prompt, "Rotterdam")
         return f"The Rhine reaches the North Sea near Rotterdam {n}. It is 1233 kilometres long {n}."
 
-    result = service(searcher, respond).answer("Where near Rotterdam does the Rhine reach the North Sea?")
+    result = service(searcher, respond).answer("Where near Rotterdam does the Rhine reach the sea?")
     assert len(result.sentences) == 1 and "Rotterdam" in result.sentences[0].text
     assert "1233" not in result.answer
     assert "numbers not in the cited text: 1233" in result.dropped[0]["problems"]
@@ -171,6 +172,21 @@ def test_a_rewrite_that_is_not_a_question_is_ignored(searcher):
     assert svc.condense("And Mexico?", history) == "And Mexico?"
 
 
+def test_a_rewrite_that_drops_what_the_follow_up_asks_about_is_ignored(searcher):
+    svc = service(searcher, lambda p: "Who attended the talks?" if "Standalone" in p
+                  else "x [1].")
+    history = [Turn("Who attended the talks?", "..."), Turn("And Mexico's moves?", "...")]
+    assert svc.condense("What did those moves lead to?", history) == (
+        "What did those moves lead to?")
+
+
+def test_an_answer_that_only_restates_the_question_is_replaced_by_the_evidence(searcher):
+    svc = service(searcher, lambda p: f"The Rhine starts {cite(p, 'Swiss')}.")
+    result = svc.answer("Where does the Rhine start?")
+    assert result.dropped and result.dropped[0]["problems"] == ["only restates the question"]
+    assert "Swiss Alps" in result.answer and "quoted after failed checks" in result.mode
+
+
 def test_extractive_backend_quotes_evidence(searcher):
     svc = service(searcher, backend="extractive")
     result = svc.answer(RHINE)
@@ -249,3 +265,39 @@ def test_yes_no_answer_that_contradicts_its_basis_is_replaced_by_the_basis(searc
     assert result.sentences == [] and "not near" not in result.answer
     assert result.answer.startswith("The articles say: «Yes, near Rotterdam.»")
     assert "negation" in result.dropped[-1]["problems"][0]
+
+
+def test_a_long_sentence_is_scored_by_its_best_clause(tmp_path, fake_embedder):
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    (folder / "visit.txt").write_text(
+        "Marseille has a busy harbour.\n\n"
+        "The visitors were the mayor of Lyon, the bishop of Tours, the harbour master of "
+        "Marseille, the head librarian of Dijon, the rector of Grenoble and the chief baker "
+        "of Nantes, who all arrived together on the morning train from Paris.\n",
+        encoding="utf-8")
+    data = tmp_path / "data"
+    index_paths([folder], IndexConfig(data_dir=data), fake_embedder, progress=False,
+                log=lambda m: None)
+    svc = service(Searcher(load_index(data), fake_embedder))
+    question = "Who is the harbour master of Marseille?"
+    _, evidence = svc.prepare_context(question)
+    assert evidence[0].text.startswith("The visitors were")
+    # Its score is its best clause's, above that of the sentence as a whole.
+    query = np.asarray(fake_embedder.get_query_embedding(question))
+
+    def cosine(text: str) -> float:
+        return float(query @ np.asarray(fake_embedder.get_text_embedding(text)))
+
+    clause = cosine("the harbour master of Marseille")
+    assert evidence[0].score == pytest.approx(clause, abs=1e-3)
+    assert cosine(evidence[0].text) < clause
+
+
+def test_a_yes_no_question_the_model_cannot_settle_gets_its_evidence_quoted(searcher):
+    result = service(searcher, lambda p: "NOT_FOUND").answer(RHINE)
+    assert not result.refused and "no verdict" in result.mode
+    assert result.passages[0].text.rstrip("?!.") in result.answer
+    # nothing but the article's own sentences
+    assert result.sentences and all(any(s.text.rstrip("?!.") in p.text for p in result.passages)
+                                    for s in result.sentences)

@@ -1,6 +1,13 @@
 import random
 
-from index.chunking import Chunker, ChunkerConfig, paragraph_spans, sentence_spans, split_sentences
+from index.chunking import (
+    Chunker,
+    ChunkerConfig,
+    clause_spans,
+    paragraph_spans,
+    sentence_spans,
+    split_sentences,
+)
 from index.sources import Article, read_article
 from tests.conftest import SEED
 
@@ -68,3 +75,12 @@ def test_random_texts_keep_every_span_exact():
         # chunks cover every non-space character once, in order
         covered = "".join(c.text for c in chunks).replace(" ", "").replace("\n", "")
         assert covered == text.replace(" ", "").replace("\n", "")
+
+
+def test_clauses_split_at_latin_and_arabic_commas_and_semicolons():
+    text = ("Officials came, among them the minister of finance; "
+            "and أليخاندرو مايوركاس، وزير الأمن الداخلي, too.")
+    clauses = [text[a:b] for a, b in clause_spans(text, 0, len(text))]
+    assert clauses == ["among them the minister of finance", "and أليخاندرو مايوركاس",
+                       "وزير الأمن الداخلي"]
+    assert clause_spans("No break in this sentence at all.", 0, 33) == []
