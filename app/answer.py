@@ -28,6 +28,7 @@ from app.language import (
     yes_no_contradiction,
 )
 from app.llm import STRONG_BACKENDS, Backend
+from app.names import names_not_in_source
 from app.settings import Settings
 from index.chunking import clause_spans, sentence_spans
 from index.embedding import embed_documents, embed_query
@@ -370,13 +371,18 @@ class AnswerService:
         translation = translation.strip().strip('"“”').strip()
         if translation and script_of(translation) != script_of(text):
             label = prompts.message("translation_label", target)
-            # Names cannot be checked across scripts; say which ones the reader should doubt.
-            unchecked = [n for n in dict.fromkeys(_NAME.findall(translation))
-                         if n.lower() not in result.question.lower()]
-            if unchecked:
-                label += " " + prompts.message("unchecked_names", target) + " " + ", ".join(unchecked)
+            # A name like no word of the original is the small model's invention ("President
+            # Michelangelo Buonaparte" for لوبيز أوبرادور): its sentences are left out.
+            source = " ".join([text, *(p.text for p in result.passages)])
+            invented = names_not_in_source(list(dict.fromkeys(_NAME.findall(translation))),
+                                           source, result.question)
+            if invented:
+                kept = [translation[a:b] for a, b in sentence_spans(translation)
+                        if not any(name in translation[a:b] for name in invented)]
+                translation = " ".join(kept)
+                label += " " + prompts.message("names_left_out", target) + " " + ", ".join(invented)
             result.translation = {"text": translation, "lang": target, "label": label,
-                                  "unchecked_names": unchecked}
+                                  "names_not_in_original": invented}
 
     def _refuse(self, result: AnswerResult, reason: str, started: float, timings: dict
                 ) -> Iterator[Token | AnswerResult]:

@@ -205,17 +205,18 @@ def test_extractive_backend_quotes_evidence(searcher):
 def test_cross_language_local_leads_with_evidence_and_labels_translation(searcher):
     def respond(prompt):
         if "You translate text" in prompt:
-            return "Here is the translation: Mexico called for 20 billion dollars, said Pedro Gomez [1]."
+            return ("Here is the translation: Mexico called for 20 billion dollars in aid [1]. "
+                    "It was announced by Pedro Gomez [1].")
         return f"دعا الرئيس المكسيكي إلى توزيع 20 مليار دولار كمساعدات {cite(prompt, '20 مليار')}."
 
     question = "Mexican president called for billion aid, Venezuela sanctions?"
     result = service(searcher, respond).answer(question)
     assert result.mode == "local, evidence_first"
     assert "20 مليار" in result.answer
-    assert result.translation["text"].startswith("Mexico called for 20 billion")
     assert "Machine translation" in result.translation["label"]
-    # a name the question did not contain cannot be checked against Arabic: flagged
-    assert result.translation["unchecked_names"] == ["Pedro Gomez"]
+    # a name like nothing in the Arabic original is an invention: its sentence is left out
+    assert result.translation["text"] == "Mexico called for 20 billion dollars in aid [1]."
+    assert result.translation["names_not_in_original"] == ["Pedro Gomez"]
     assert "Pedro Gomez" in result.translation["label"]
 
 

@@ -1,0 +1,88 @@
+"""Whether a Latin-script name in a machine translation comes from the Arabic original.
+
+A small model translating Arabic news into English garbles names ("Mayurkash") and also
+invents them ("President Michelangelo Buonaparte" for لوبيز أوبرادور). A garbled name still
+sounds like the original; an invented one does not. Both sides are reduced to consonant
+skeletons in one shared alphabet (Arabic writes no short vowels, so Latin vowels are
+dropped too) and compared by similarity: a name whose skeleton is like no word of the
+source is reported as not in the original.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import unicodedata
+
+from app.citations import MONTHS
+from index.textnorm import normalize
+
+# Arabic letters to the shared alphabet; long vowels, hamza carriers, ع and ة are dropped.
+_ARABIC = str.maketrans({
+    "ب": "b", "پ": "b", "ت": "t", "ط": "t", "ث": "t", "ج": "j", "ح": "h", "خ": "k", "د": "d",
+    "ض": "d", "ذ": "z", "ر": "r", "ز": "z", "س": "s", "ص": "s", "ش": "s", "غ": "g", "ف": "f",
+    "ڤ": "f", "ق": "k", "ك": "k", "ل": "l", "م": "m", "ن": "n", "ه": "h", "ظ": "z",
+    **{c: "" for c in "اأإآءئؤويىةع"},
+})
+# Latin spellings to the same alphabet, longest first; vowels, w and y are dropped.
+_LATIN_RULES = [(r"sh|ch|sch", "s"), (r"kh|ck|qu|q", "k"), (r"th", "t"), (r"ph|v", "f"),
+                (r"gh", "g"), (r"x", "ks"), (r"c(?=[eiy])", "s"), (r"c", "k"), (r"p", "b"),
+                (r"g(?=[eiy])", "j"), (r"[aeiouyw'’-]", "")]
+_ARABIC_ARTICLE = re.compile(r"^(?:وال|بال|فال|لل|ال)")
+MIN_SIMILARITY = 0.8
+# Capitalised English words that translate an Arabic word rather than transliterate it.
+COMMON = {w.lower() for w in """I A The United States America American Americans White House
+Secretary State Department Homeland Security President Vice Minister Ministry Foreign Affairs
+Interior Defense Congress Senate Republican Republicans Democrat Democrats Democratic
+Administration Government Latin Central South North Western Eastern Hemisphere Middle East
+Europe European Union Nations Arab Muslim Mr Mrs Ms Dr Monday Tuesday Wednesday Thursday Friday
+Saturday Sunday News Caribbean Gulf Sea Ocean Border Patrol Immigration Customs""".split()}
+COMMON |= {month.lower() for month in MONTHS}
+
+
+def _collapse(skeleton: str) -> str:
+    return re.sub(r"(.)\1+", r"\1", skeleton)
+
+
+def latin_skeleton(word: str) -> str:
+    plain = unicodedata.normalize("NFKD", word.lower())
+    plain = "".join(c for c in plain if not unicodedata.combining(c))
+    for pattern, repl in _LATIN_RULES:
+        plain = re.sub(pattern, repl, plain)
+    return _collapse(re.sub(r"[^a-z]", "", plain))
+
+
+def arabic_skeletons(word: str) -> set[str]:
+    """The word's skeleton, and without a leading article: "ال" may also begin a name
+    (إليزابيث, normalised to اليزابيث)."""
+    word = normalize(word)
+    forms = {word, _ARABIC_ARTICLE.sub("", word)}
+    return {_collapse(form.translate(_ARABIC)) for form in forms}
+
+
+def source_skeletons(text: str) -> set[str]:
+    """Skeletons of the Arabic words of `text`, and its Latin words as they are."""
+    arabic = set().union(*map(arabic_skeletons, re.findall(r"[\u0600-\u06FF]+", text)))
+    return {s for s in arabic if len(s) >= 2} | {w.lower() for w in re.findall(r"[A-Za-z]+", text)}
+
+
+def is_in_source(word: str, skeletons: set[str]) -> bool:
+    """Whether the Latin `word` could be a transliteration of a word with these skeletons."""
+    if word.lower() in COMMON or word.lower() in skeletons:
+        return True
+    target = latin_skeleton(word)
+    if len(target) < 3:  # too short to tell ("Ali", "Tokyo"): not held against it
+        return True
+    return any(len(s) >= 3 and abs(len(s) - len(target)) <= 1
+               and difflib.SequenceMatcher(None, target, s).ratio() >= MIN_SIMILARITY
+               for s in skeletons)
+
+
+def names_not_in_source(names: list[str], source: str, question: str = "") -> list[str]:
+    """The names (each one or more capitalised words) with a word found nowhere in the
+    source (Arabic, possibly with Latin words such as a site's name) nor in the question."""
+    skeletons = source_skeletons(source)
+    asked = question.lower()
+    return [name for name in names
+            if any(w.lower() not in asked and not is_in_source(w, skeletons)
+                   for w in re.findall(r"[^\W\d_]+", name))]

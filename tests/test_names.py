@@ -1,0 +1,29 @@
+"""Names in a machine translation checked against the Arabic original by their sound."""
+
+import pytest
+
+from app.names import arabic_skeletons, latin_skeleton, names_not_in_source
+from index.sources import read_article
+from tests.conftest import SEED
+
+
+@pytest.mark.parametrize(("latin", "arabic"), [
+    ("Blinken", "بلينكن"), ("Mayorkas", "مايوركاس"), ("Bárcena", "بارسينا"),
+    ("Venezuela", "فنزويلا"), ("Mexico", "المكسيك"), ("Elizabeth", "إليزابيث"),
+])
+def test_a_name_and_its_arabic_spelling_share_a_skeleton(latin, arabic):
+    assert latin_skeleton(latin) in arabic_skeletons(arabic)
+
+
+def test_garbled_names_pass_and_invented_ones_are_caught_against_the_seed():
+    source = read_article(SEED).text
+    # the small model's renderings of names that are in the article: garbled, but not invented
+    garbled = ["Anthony Blinken", "Mayurkash", "Elizabeth Shirowood Randall", "Barreña",
+               "López Obrador", "Washington", "Biden", "Guatemala", "Latin America",
+               "NBCNews", "United States", "December"]
+    invented = ["Michelangelo Buonaparte", "Donald Trump", "Bloomberg News"]
+    assert names_not_in_source(garbled + invented, source) == invented
+
+
+def test_a_name_from_the_question_is_not_held_against_the_translation():
+    assert names_not_in_source(["Pedro Gomez"], "قال المسؤول", "Did Pedro Gomez speak?") == []
