@@ -171,3 +171,14 @@ def test_upload_names_cannot_leave_the_uploads_folder(chat_server, name, kept):
         {k: v for k, v in before.items() if k != "escape"}
     written = [p.relative_to(root).as_posix() for p in root.rglob("*escape*")]
     assert written == (["data/uploads/escape.txt"] if "escape" in after else [])
+
+
+def test_uploaded_html_loses_its_script_and_onerror_payloads(chat_server):
+    _, http, _ = chat_server
+    before = articles(http)
+    page = (b"<html><body><p>Harbour log: the ferry left at dawn.</p>"
+            b"<script>alert(1)</script><img src=x onerror=alert(2)></body></html>")
+    assert "1 added" in upload_and_index(http, "harbour-log.html", page)
+    text = http.get("/api/articles/harbour-log").json()["text"]
+    assert text == "Harbour log: the ferry left at dawn."  # nothing of the payloads is kept
+    assert {k: v for k, v in articles(http).items() if k != "harbour-log"} == before
