@@ -48,6 +48,17 @@ class AnswerError(ValueError):
     """Bad input to the answer service (an empty or oversized question, say)."""
 
 
+def checked_question(question: str | None, max_chars: int) -> str:
+    """The question without surrounding space; AnswerError if it is empty or too long."""
+    question = (question or "").strip()
+    if not question:
+        raise AnswerError("the question is empty")
+    if len(question) > max_chars:
+        raise AnswerError(f"the question is {len(question)} characters long; the limit is "
+                          f"{max_chars}")
+    return question
+
+
 @dataclass
 class Turn:
     question: str
@@ -230,12 +241,7 @@ class AnswerService:
 
     def answer_stream(self, question: str, history: list[Turn] | None = None,
                       k: int | None = None) -> Iterator[Token | AnswerResult]:
-        question = (question or "").strip()
-        if not question:
-            raise AnswerError("the question is empty")
-        if len(question) > self.settings.max_question_chars:
-            raise AnswerError(f"the question is {len(question)} characters long; the limit is "
-                              f"{self.settings.max_question_chars}")
+        question = checked_question(question, self.settings.max_question_chars)
         started = time.perf_counter()
         timings: dict[str, float] = {}
         lang = detect_language(question)

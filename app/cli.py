@@ -165,8 +165,6 @@ def ask_command(
     from app.llm import LLMUnavailable
     from app.service import SanadService
 
-    if not question.strip():
-        _fail("the question is empty")
     service = SanadService(_backend_settings(backend, store))
     try:
         if passages_only:

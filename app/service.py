@@ -10,7 +10,7 @@ from llama_index.core import Settings as LlamaSettings
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.llms import MockLLM
 
-from app.answer import AnswerResult, AnswerService, Token, Turn
+from app.answer import AnswerResult, AnswerService, Token, Turn, checked_question
 from app.llm import make_backend
 from app.settings import Settings
 from index.embedding import describe, identity, load_embedder
@@ -68,6 +68,7 @@ class SanadService:
             return self._searcher
 
     def retrieve(self, question: str, k: int | None = None) -> list[Passage]:
+        question = checked_question(question, self.settings.max_question_chars)
         return self.searcher().search(question, k or self.settings.top_k)
 
     @property
@@ -80,10 +81,13 @@ class SanadService:
             self._answers = AnswerService(self.settings, self.searcher, backend)
         return self._answers
 
+    # The question is checked before anything loads: a bad one fails at once.
     def answer(self, question: str, history: list[Turn] | None = None,
                k: int | None = None) -> AnswerResult:
+        question = checked_question(question, self.settings.max_question_chars)
         return self.answers.answer(question, history, k)
 
     def answer_stream(self, question: str, history: list[Turn] | None = None,
                       k: int | None = None) -> Iterator[Token | AnswerResult]:
+        question = checked_question(question, self.settings.max_question_chars)
         return self.answers.answer_stream(question, history, k)

@@ -36,6 +36,7 @@ from index.store import StoreConfig, StoreError, VectorStore, as_store_config, l
 
 MANIFEST_VERSION = 1
 CURRENT = "current"
+LOAD_ATTEMPTS = 3  # loads of a newer current after a generation vanished mid-load
 
 
 __all__ = ["IndexBusyError", "IndexError_", "IndexMismatchError", "NoIndexError"]  # re-exported
@@ -118,11 +119,30 @@ def load_index(data_dir: Path, model: dict | None = None, chunker: dict | None =
     """The current generation. With model, chunker and store given, first check that the
     index was built with them. `store` also says how to reach Milvus (default: the Milvus
     Lite file in `data_dir`); the manifest says which store the generation uses."""
+    for _ in range(LOAD_ATTEMPTS - 1):
+        folder = _current_or_fail(data_dir)
+        try:
+            return _load_generation(folder, data_dir, model, chunker, store)
+        except Exception:
+            # Two writes while this one read can prune the generation it opened (only the
+            # newest two stay on disk). Then `current` has moved on to a complete one: load
+            # that. A failure with `current` unmoved is the index's own.
+            if current_folder(data_dir) == folder:
+                raise
+    return _load_generation(_current_or_fail(data_dir), data_dir, model, chunker, store)
+
+
+def _current_or_fail(data_dir: Path) -> Path:
     folder = current_folder(data_dir)
     if folder is None:
         raise NoIndexError(
             f"no index in {data_dir}; build one with `sanad index PATH...` (e.g. `sanad index seeds/`)"
         )
+    return folder
+
+
+def _load_generation(folder: Path, data_dir: Path, model: dict | None, chunker: dict | None,
+                     store: StoreConfig | str | None) -> IndexData:
     manifest = read_manifest(folder)
     if model is not None and chunker is not None and store is not None:
         check_compatible(manifest, model, chunker, store, folder)

@@ -154,6 +154,9 @@ def test_bad_questions_get_json_errors(http, question, status, code):
         assert response.status_code == status, (path, response.text)
         assert response.json()["error"]["code"] == code
         assert response.json()["error"]["message"]
+    # nothing else lost: the index and the answers are as before
+    assert [a["id"] for a in http.get("/api/articles").json()] == ["us-mexico-migration-talks"]
+    assert http.post("/api/ask", json={"question": MEXICO}).status_code == 200
 
 
 def test_malformed_requests_are_400(http):

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
-from app.answer import AnswerResult, Token, Turn
+from app.answer import AnswerResult, Token, Turn, checked_question
 from app.web.context import WebContext
 from app.web.errors import ApiError, as_api_error, error_body, log
 from app.web.openai_compat import (
@@ -76,14 +76,9 @@ def build_router(ctx: WebContext) -> APIRouter:
     Guarded = Depends(answer_guard)
 
     def check_question(text: str) -> str:
-        # Cheap refusals here, so a bad question never waits for a model slot.
-        text = text.strip()
-        if not text:
-            raise ApiError(400, "bad_question", "the question is empty")
-        if len(text) > max_question_chars:
-            raise ApiError(400, "bad_question", f"the question is {len(text)} characters long; "
-                           f"the limit is {max_question_chars}")
-        return text
+        # Checked here too, so a bad question never waits for a model slot (AnswerError
+        # is a 400 "bad_question").
+        return checked_question(text, max_question_chars)
 
     async def started(question: str, history: list[Turn], k: int | None
                       ) -> tuple[Token | AnswerResult, AsyncIterator[Token | AnswerResult]]:

@@ -21,7 +21,7 @@ from app.web.render import (
     render_conversation,
     render_source,
 )
-from index.sources import SUPPORTED_SUFFIXES
+from index.sources import SUPPORTED_SUFFIXES, SourceError, read_article
 
 EXAMPLES = ["What did Mexico request?", "ماذا طلبت المكسيك؟", "Who attended the talks?"]
 UPLOAD_TYPES = [".txt", ".md", ".html"]
@@ -79,6 +79,31 @@ CSS = """
   border-radius: 8px; }
 .sanad-article mark { background: #fde047; color: #111; border-radius: 3px; padding: .1em 0; }
 """
+
+
+def keep_uploads(files: list[str], uploads: Path, max_bytes: int) -> tuple[list[Path], list[str]]:
+    """(copies in `uploads` of the files that read as articles, a line for each other one).
+
+    A copy takes the upload's base name, so a `../` in a name cannot leave the folder, and
+    the same name again updates that article. A file that cannot be indexed is refused
+    before it is copied: it never replaces a good upload of the same name.
+    """
+    uploads.mkdir(parents=True, exist_ok=True)
+    saved, refused = [], []
+    for raw in files:
+        name = Path(raw).name
+        if name.startswith(".") or Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
+            refused.append(f"skipped {name}: not a .txt, .md or .html file")
+            continue
+        try:
+            read_article(Path(raw), max_bytes)
+        except SourceError as err:
+            refused.append(f"skipped {name}: {err.reason}")
+            continue
+        target = uploads / name
+        shutil.copyfile(raw, target)
+        saved.append(target)
+    return saved, refused
 
 
 def _client(request: gr.Request | None) -> str:
@@ -147,17 +172,8 @@ def build_ui(ctx: WebContext) -> gr.Blocks:
     async def add_articles(files: list[str] | None, progress=gr.Progress(track_tqdm=True)) -> str:
         if not files:
             return "No files."
-        uploads = ctx.service.settings.data_dir / "uploads"
-        uploads.mkdir(parents=True, exist_ok=True)
-        saved, skipped = [], []
-        for raw in files:
-            name = Path(raw).name
-            if name.startswith(".") or Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
-                skipped.append(f"{name}: not a .txt, .md or .html file")
-                continue
-            target = uploads / name  # the same name again updates that article
-            shutil.copyfile(raw, target)
-            saved.append(target)
+        config = ctx.service.settings.index_config()
+        saved, skipped = keep_uploads(files, config.data_dir / "uploads", config.max_file_bytes)
         if not saved:
             return "\n".join(skipped)
         progress(0, desc=f"Indexing {len(saved)} file(s)")
