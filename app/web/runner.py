@@ -38,7 +38,7 @@ class ModelRunner:
         with self._count_lock:
             if self._admitted >= self.capacity:
                 raise Busy(f"Sanad is busy answering {self._admitted} other requests; "
-                           "try again in a minute")
+                           "try again in 30 seconds")
             self._admitted += 1
 
     def _release(self) -> None:
