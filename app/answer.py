@@ -138,10 +138,10 @@ class AnswerService:
         if (not rewritten or detect_language(rewritten) != detect_language(question)
                 or not rewritten.rstrip().endswith(("?", "؟"))):
             return question
-        # Nor one that drops every word the follow-up itself asks about: it has seen
-        # "what did those moves lead to?" rewritten as an earlier question of the chat.
-        asked = set(lexical_tokens(question))
-        if asked and not asked & set(lexical_tokens(rewritten)):
+        # Nor one that drops a word the follow-up itself asks with: it has rewritten
+        # "وماذا فعلت المكسيك بعد تلك المحادثات؟" as an earlier question of the chat.
+        # (A rewrite replaces references; the follow-up's own words stay.)
+        if not set(lexical_tokens(question)) <= set(lexical_tokens(rewritten)):
             return question
         return rewritten
 
@@ -206,12 +206,15 @@ class AnswerService:
         np.maximum.at(scores, np.asarray(owner), unit_scores)
         return scores
 
+    def _threshold(self, lang: str) -> float:
+        return self.settings.refuse_below_ar if lang == "ar" else self.settings.refuse_below_en
+
     def refusal_reason(self, question: str, evidence: list[Passage]) -> str:
         """Why the articles cannot answer this, or "" when they may."""
         if not evidence:
             return "nothing relevant was retrieved"
         lang = detect_language(question)
-        threshold = self.settings.refuse_below_ar if lang == "ar" else self.settings.refuse_below_en
+        threshold = self._threshold(lang)
         if evidence[0].score < threshold:
             return f"best evidence scores {evidence[0].score:.3f}, below {threshold:.3f} for {lang}"
         close = [p for p in evidence if p.score >= evidence[0].score - 0.1]
@@ -291,12 +294,16 @@ class AnswerService:
             text = "".join(pieces).strip()
         timings["first_token_ms"] = first_token if first_token is not None else _ms(started)
 
-        if (NOT_FOUND in text or not text) and result.yes_no:
+        if (NOT_FOUND in text or not text) and (
+                result.yes_no or evidence[0].score >= self._threshold(lang) + self.settings.
+                quote_margin):
             # The small model answers NOT_FOUND to yes/no questions whose evidence plainly
-            # settles them ("no big announcements are expected"); past the score gate, the
-            # evidence is quoted without a verdict and the reader judges.
+            # settles them ("no big announcements are expected"), and to questions whose
+            # evidence scores far above the refusal threshold (mostly English questions
+            # over Arabic text). Then the evidence is quoted, without a verdict: the reader
+            # judges.
             text = self._extractive(evidence)
-            result.mode += ", quoted: the model gave no verdict"
+            result.mode += ", quoted: the model found no answer"
         elif NOT_FOUND in text or not text:
             yield from self._refuse(result, "the model found no answer in the evidence", started,
                                     timings)

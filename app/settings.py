@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     # embedding model needs its own values.
     refuse_below_en: float = Field(0.40, ge=-1, le=1)
     refuse_below_ar: float = Field(0.50, ge=-1, le=1)
+    # A model's NOT_FOUND is overruled (the evidence is quoted) when the best evidence
+    # scores this far above the refusal threshold.
+    quote_margin: float = Field(0.13, ge=0, le=2)
 
     # web server (`sanad serve`): the chat, the API and the embeddable widget
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list, description=(

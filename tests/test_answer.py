@@ -88,9 +88,19 @@ def test_outside_knowledge_is_caught(searcher):
 
 
 def test_not_found_from_the_model_is_a_refusal(searcher):
-    result = service(searcher, lambda p: "NOT_FOUND").answer("How long is the Rhine?")
+    # evidence just past the refusal threshold: the model's NOT_FOUND stands
+    svc = service(searcher, lambda p: "NOT_FOUND")
+    question = "How long is the Rhine?"
+    _, evidence = svc.prepare_context(question)
+    svc.settings.refuse_below_en = evidence[0].score - 0.01
+    result = svc.answer(question)
     assert result.refused and result.answer.startswith("The articles don't say")
     assert result.passages  # the closest passages are still shown
+    # far past it, the evidence is quoted instead, and said to be a quote
+    svc.settings.refuse_below_en = evidence[0].score - svc.settings.quote_margin
+    result = svc.answer(question)
+    assert not result.refused and "the model found no answer" in result.mode
+    assert evidence[0].text.rstrip(".!?") in result.answer
 
 
 def test_unknown_term_is_refused_without_asking_the_model(searcher):
@@ -296,8 +306,9 @@ def test_a_long_sentence_is_scored_by_its_best_clause(tmp_path, fake_embedder):
 
 
 def test_a_yes_no_question_the_model_cannot_settle_gets_its_evidence_quoted(searcher):
-    result = service(searcher, lambda p: "NOT_FOUND").answer(RHINE)
-    assert not result.refused and "no verdict" in result.mode
+    # (quote_margin out of reach: only the yes/no rule can overrule the model)
+    result = service(searcher, lambda p: "NOT_FOUND", quote_margin=2.0).answer(RHINE)
+    assert not result.refused and "the model found no answer" in result.mode
     assert result.passages[0].text.rstrip("?!.") in result.answer
     # nothing but the article's own sentences
     assert result.sentences and all(any(s.text.rstrip("?!.") in p.text for p in result.passages)
