@@ -91,16 +91,13 @@ def _check_reachable(url: str, timeout: float = 3.0) -> None:
         ) from None
 
 
-PROMPT_CACHE_BYTES = 512 << 20
-
-
 def _make_local(settings: Settings) -> LLM:
     from llama_index.llms.llama_cpp import LlamaCPP
 
     path = settings.llm_model_path or models.model_path(settings.models_dir,
                                                         models.QWEN_CODER_GGUF)
     model_kwargs = {"n_threads": settings.threads or None, "n_batch": 256, "seed": 0}
-    llm = LlamaCPP(
+    return LlamaCPP(
         model_path=str(path), temperature=0.0, max_new_tokens=settings.llm_max_tokens,
         context_window=settings.llm_context, verbose=False,
         generate_kwargs={"top_k": 1, "repeat_penalty": 1.05,
@@ -110,13 +107,6 @@ def _make_local(settings: Settings) -> LLM:
         completion_to_prompt=lambda text: chatml_prompt([ChatMessage(role="user",
                                                                      content=text)]),
     )
-    # llama.cpp reuses the evaluated prefix of the previous prompt only; answers and
-    # translations alternate, so each would evaluate its ~120-token system prompt again.
-    # A state cache keeps both prefixes (a few MB each).
-    from llama_cpp import LlamaRAMCache
-
-    llm._model.set_cache(LlamaRAMCache(capacity_bytes=PROMPT_CACHE_BYTES))
-    return llm
 
 
 def make_backend(settings: Settings) -> Backend:
