@@ -33,38 +33,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import machine_load  # noqa: E402
+from bench.synthetic import blocks, queries  # noqa: E402
 
-BLOCK = 20_000  # vectors generated and added at a time
 K = 10
-
-
-def unit_block(seed: int, block: int, rows: int, dim: int) -> np.ndarray:
-    rng = np.random.default_rng([seed, block])
-    vectors = rng.standard_normal((rows, dim), dtype=np.float32)
-    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-
-
-def blocks(size: int, dim: int, seed: int):
-    """(ids, vectors) blocks of the synthetic database; ids look like chunk ids."""
-    for number, start in enumerate(range(0, size, BLOCK)):
-        rows = min(BLOCK, size - start)
-        ids = [f"{i:020x}" for i in range(start, start + rows)]
-        yield ids, unit_block(seed, number, rows, dim)
-
-
-def queries(size: int, dim: int, seed: int, count: int) -> np.ndarray:
-    """Database vectors with noise added, normalised again (each block generated once)."""
-    rng = np.random.default_rng([seed, 999_999])
-    picks = np.sort(rng.choice(size, count, replace=False))
-    out = []
-    for number in sorted({int(p) // BLOCK for p in picks}):
-        rows = min(BLOCK, size - number * BLOCK)
-        base = unit_block(seed, number, rows, dim)
-        for pick in picks[picks // BLOCK == number]:
-            noisy = base[int(pick) % BLOCK] + 0.5 * rng.standard_normal(
-                dim, dtype=np.float32) / np.sqrt(dim)
-            out.append(noisy / np.linalg.norm(noisy))
-    return np.stack(out)
+DATA = "uniform"  # the README's figures; bench/faiss_scale.py uses clustered data too
 
 
 def open_store(kind: str, dim: int, folder: Path):
@@ -90,7 +62,7 @@ def worker(kind: str, size: int, dim: int, seed: int, query_count: int, truth: P
     started = time.perf_counter()
     store, config = open_store(kind, dim, folder)
     all_ids: list[str] = []
-    for ids, vectors in blocks(size, dim, seed):
+    for ids, vectors in blocks(DATA, size, dim, seed):
         store.add(ids, vectors)
         all_ids.extend(ids)
     store.save(folder / "saved")
@@ -99,7 +71,7 @@ def worker(kind: str, size: int, dim: int, seed: int, query_count: int, truth: P
     started = time.perf_counter()
     store = reload_store(kind, dim, folder, config, all_ids)
     reopen = time.perf_counter() - started
-    qs = queries(size, dim, seed, query_count)
+    qs = queries(DATA, size, dim, seed, query_count)
     store.search(qs[0], K)  # warm-up
     latencies, results = [], []
     for q in qs:
