@@ -5,7 +5,30 @@ in the index folder beside it (see `index.storage`). Both stores go through llam
 (`FaissMapVectorStore`, `MilvusVectorStore`); nothing in app/ knows which one is in use.
 
 FAISS keeps its vectors as files inside each generation folder, so a generation is
-complete and immutable on its own. Milvus is one external collection shared by all
+complete and immutable on its own. Which FAISS index it writes depends on the corpus size
+(`faiss_layout`; setting `faiss_index`, default auto; measured with bench/faiss_scale.py):
+
+- flat (up to `FLAT_MAX_VECTORS`): exact search, scanning every vector. A single query
+  costs ~0.25-0.35 ms per 1,000 vectors on one core, so flat stays within a few tens of
+  ms up to 100k vectors.
+- ivf (auto above that): an inverted file of `ivf_lists(n)` k-means cells (~sqrt(n));
+  a query scans the `ivf_probes` cells nearest to it (1/16 of them). The vectors stay
+  uncompressed, so memory is the same as flat, and IVF deletes and reconstructs vectors
+  by id itself, so incremental indexing works on it as on flat (no second copy of the
+  vectors is kept). It is trained on a sample of the vectors when a generation is saved,
+  and trained again only when the corpus has grown or shrunk so much that the number of
+  cells is off by 4x or more.
+- hnsw (only when asked for): a graph, fast to search but slow to build on few cores, and
+  FAISS cannot delete from it: a write that deletes turns it back into flat and builds the
+  graph again at save.
+A generation's file says which index it is (FAISS records it), so old generations load as
+they were written; a writer converts to the wanted index when it saves, and `sanad index`
+rewrites an unchanged index whose type no longer matches the setting and size.
+Single-query search runs on one OpenMP thread: FAISS gains nothing from more threads for
+one query, and with the machine busy a second thread made flat search ~3x slower
+(measured). Builds (IVF training and adding, HNSW) use the `threads` setting.
+
+Milvus is one external collection shared by all
 generations, so it follows different rules, chosen so that every generation on disk stays
 loadable and correct whatever happens to the writer:
 
@@ -39,8 +62,10 @@ server (or `milvus-lite server`) and must share the data folder (README, "Scalin
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import math
 import os
 import re
 import uuid
@@ -53,7 +78,7 @@ import faiss
 import numpy as np
 from llama_index.core.schema import TextNode
 from llama_index.core.vector_stores.types import VectorStoreQuery
-from llama_index.vector_stores.faiss import FaissMapVectorStore
+from llama_index.vector_stores.faiss import FaissMapVectorStore, FaissVectorStore
 
 from index.errors import IndexError_, IndexMismatchError
 
@@ -69,14 +94,24 @@ class StoreMismatchError(StoreError, IndexMismatchError):
     """The generation's vectors live somewhere else than the settings say."""
 
 
+FAISS_INDEXES = ("auto", "flat", "ivf", "hnsw")
+
+
 @dataclass(frozen=True)
 class StoreConfig:
-    """Which store, and how to reach Milvus (unused by FAISS)."""
+    """Which store, which FAISS index, and how to reach Milvus."""
 
     kind: str = "faiss"
     milvus_uri: str | None = None  # None: a Milvus Lite file, <data_dir>/milvus.db
     milvus_token: str | None = field(default=None, repr=False)
     milvus_collection: str = "sanad_chunks"
+    faiss_index: str = "auto"  # one of FAISS_INDEXES; auto: by corpus size (faiss_layout)
+    threads: int | None = None  # FAISS threads for building an index; None: all cores
+
+    def __post_init__(self) -> None:
+        if self.faiss_index not in FAISS_INDEXES:
+            raise ValueError(f"unknown FAISS index {self.faiss_index!r}; "
+                             f"available: {', '.join(FAISS_INDEXES)}")
 
     def milvus_uri_for(self, data_dir: Path) -> str:
         return self.milvus_uri or str(Path(data_dir) / "milvus.db")
@@ -101,6 +136,8 @@ class VectorStore(Protocol):
     def save(self, folder: Path) -> None: ...
     def check(self, chunk_ids: list[str]) -> str | None:
         """What is wrong between this store and the generation's chunk ids, or None."""
+    def outdated(self) -> str | None:
+        """Why the store should be written again although no chunk changed, or None."""
     def after_switch(self, store_folders: list[Path]) -> None:
         """Release what none of the generations on disk (their store folders) uses."""
 
@@ -116,13 +153,94 @@ def _nodes(ids: list[str], vectors: np.ndarray) -> list[TextNode]:
     return [TextNode(id_=i, text="", embedding=v.tolist()) for i, v in zip(ids, vectors)]
 
 
+# -- FAISS ---------------------------------------------------------------------------------
+
+FLAT_MAX_VECTORS = 100_000  # auto: flat up to this many vectors, IVF above (module docstring)
+HNSW_NEIGHBOURS = 32  # M: links per vector
+HNSW_EF_SEARCH = 256  # candidates a search keeps; 128 gave recall@10 0.95 on clustered data
+IVF_TRAINING_PER_LIST = 50  # k-means sample per cell (FAISS asks for at least 39)
+IVF_RETRAIN_FACTOR = 4  # train again when the wanted number of cells is off by this much
+SEARCH_THREADS = 1
+COPY_BATCH = 50_000  # vectors moved at a time when the index type changes
+
+
+def faiss_layout(count: int, wanted: str = "auto") -> str:
+    """The FAISS index for `count` vectors: the one asked for, or by size when auto."""
+    if wanted != "auto":
+        return wanted
+    return "flat" if count <= FLAT_MAX_VECTORS else "ivf"
+
+
+def ivf_lists(count: int) -> int:
+    """IVF cells: a power of two near sqrt(count), with enough vectors to train each."""
+    near_sqrt = 2 ** round(math.log2(math.sqrt(max(count, 1))))
+    return max(1, min(near_sqrt, count // IVF_TRAINING_PER_LIST))
+
+
+def ivf_probes(lists: int) -> int:
+    """Cells a query scans: 1/16 of them (at least 8), so recall does not fall as n grows."""
+    return min(lists, max(8, lists // 16))
+
+
+@contextlib.contextmanager
+def omp_threads(count: int | None) -> Iterator[None]:
+    """FAISS's OpenMP threads for the calling thread (None: unchanged), restored after."""
+    before = faiss.omp_get_max_threads()
+    if count:
+        faiss.omp_set_num_threads(count)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
+
+
+def _new_index(layout: str, dim: int, count: int) -> faiss.Index:
+    """An empty index of `layout` for about `count` vectors; inner product throughout."""
+    if layout == "flat":
+        return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+    if layout == "hnsw":
+        return faiss.index_factory(dim, f"IDMap2,HNSW{HNSW_NEIGHBOURS}", faiss.METRIC_INNER_PRODUCT)
+    if layout == "ivf":
+        # No IDMap2 wrapper: it renumbers after a removal, which only flat storage does.
+        index = faiss.index_factory(dim, f"IVF{ivf_lists(count)},Flat", faiss.METRIC_INNER_PRODUCT)
+        index.set_direct_map_type(faiss.DirectMap.Hashtable)  # reconstruct and remove by id
+        return index
+    raise ValueError(f"unknown FAISS index {layout!r}; available: {', '.join(FAISS_INDEXES)}")
+
+
+def layout_of(index: faiss.Index) -> str:
+    if isinstance(index, faiss.IndexIVF):
+        return "ivf"
+    inner = faiss.downcast_index(index.index)
+    return "hnsw" if isinstance(inner, faiss.IndexHNSW) else "flat"
+
+
+def _tune_search(index: faiss.Index) -> None:
+    """Search parameters from the constants above, also for files written before a change."""
+    layout = layout_of(index)
+    if layout == "ivf":
+        index.nprobe = ivf_probes(index.nlist)
+    elif layout == "hnsw":
+        faiss.downcast_index(index.index).hnsw.efSearch = HNSW_EF_SEARCH
+
+
 class _IdMapStore(FaissMapVectorStore):
-    """llama-index's FAISS map store with two fixes we rely on.
+    """llama-index's FAISS map store with three changes we rely on.
 
     Upstream numbers new vectors by `ntotal`, which repeats an id still in use once a
     vector has been deleted; and it adds one vector per FAISS call. We number from a
-    counter that only grows and add in one batch.
+    counter that only grows and add in one batch. Upstream also accepts only IDMap
+    wrappers; we accept an IVF index too, which keeps the ids itself (and searches,
+    deletes and reconstructs by them), which is all the rest of this class relies on.
     """
+
+    def __init__(self, faiss_index: faiss.Index):
+        if not isinstance(faiss_index, faiss.IndexIVF):
+            super().__init__(faiss_index=faiss_index)
+            return
+        FaissVectorStore.__init__(self, faiss_index=faiss_index)
+        self._node_id_to_faiss_id_map = {}
+        self._faiss_id_to_node_id_map = {}
 
     def add(self, nodes: list, **add_kwargs) -> list[str]:
         if not nodes:
@@ -136,48 +254,72 @@ class _IdMapStore(FaissMapVectorStore):
             self._faiss_id_to_node_id_map[fid] = node.id_
         return [node.id_ for node in nodes]
 
+    def replace_index(self, index: faiss.Index) -> None:
+        """Swap in an index holding the same vectors under the same FAISS ids."""
+        self._faiss_index = index
+
 
 class FaissStore:
-    """Exact inner-product search (vectors are normalised: scores are cosines)."""
+    """FAISS inner-product search (vectors are normalised: scores are cosines).
+
+    The index type follows `config.faiss_index` and the corpus size (module docstring);
+    a store converts its index when it saves, so adds and deletes work on any type.
+    """
 
     kind = "faiss"
     INDEX_FILE = "vectors.faiss"
     IDS_FILE = "id_map.json"
 
-    def __init__(self, dim: int, inner: _IdMapStore | None = None):
+    def __init__(self, dim: int, inner: _IdMapStore | None = None,
+                 config: StoreConfig | None = None):
         self.dim = dim
-        self._store = inner or _IdMapStore(faiss_index=faiss.IndexIDMap2(faiss.IndexFlatIP(dim)))
+        self.config = config or StoreConfig()
+        self._store = inner or _IdMapStore(faiss_index=_new_index("flat", dim, 0))
+        _tune_search(self._index)
+
+    @property
+    def _index(self) -> faiss.Index:
+        return self._store._faiss_index
+
+    @property
+    def layout(self) -> str:
+        """The FAISS index this store holds now: flat, ivf or hnsw."""
+        return layout_of(self._index)
 
     @classmethod
     def create(cls, dim: int, config: StoreConfig | None = None, data_dir: Path | None = None,
                model_hash: str = "") -> FaissStore:
-        return cls(dim)
+        return cls(dim, config=config)
 
     def __len__(self) -> int:
-        return int(self._store._faiss_index.ntotal)
+        return int(self._index.ntotal)
 
     def add(self, ids: list[str], vectors: np.ndarray) -> None:
         _check_batch(ids, vectors, self.dim)
-        self._store.add(_nodes(ids, vectors))
+        with omp_threads(self.config.threads):
+            self._store.add(_nodes(ids, vectors))
 
     def delete(self, ids: list[str]) -> None:
-        if ids:
-            self._store.delete_nodes(node_ids=list(ids))
+        if not ids:
+            return
+        if self.layout == "hnsw":  # FAISS cannot remove from the graph; save builds it again
+            self._convert("flat")
+        self._store.delete_nodes(node_ids=list(ids))
 
     def search(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
         if len(self) == 0 or k <= 0:
             return []
-        result = self._store.query(VectorStoreQuery(
-            query_embedding=np.asarray(vector, dtype=np.float32).tolist(),
-            similarity_top_k=min(k, len(self)),
-        ))
+        query = VectorStoreQuery(query_embedding=np.asarray(vector, dtype=np.float32).tolist(),
+                                 similarity_top_k=min(k, len(self)))
+        with omp_threads(SEARCH_THREADS):
+            result = self._store.query(query)
         return [(i, float(s)) for i, s in zip(result.ids, result.similarities)]
 
     def vectors(self, ids: list[str]) -> np.ndarray:
-        index = self._store._faiss_index
         fmap = self._store._node_id_to_faiss_id_map
-        return np.stack([index.reconstruct(fmap[i]) for i in ids]) if ids else np.zeros(
-            (0, self.dim), dtype=np.float32)
+        if not ids:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return self._index.reconstruct_batch(np.array([fmap[i] for i in ids], dtype=np.int64))
 
     def ids(self) -> list[str]:
         return list(self._store._node_id_to_faiss_id_map)
@@ -187,13 +329,46 @@ class FaissStore:
             return f"{len(self)} vectors, {len(chunk_ids)} chunks"
         return None
 
+    def wanted_layout(self) -> str:
+        return faiss_layout(len(self), self.config.faiss_index)
+
+    def outdated(self) -> str | None:
+        """Why the index should be written again although nothing changed, or None."""
+        wanted, layout = self.wanted_layout(), self.layout
+        if wanted != layout:
+            return f"the FAISS index is {layout}, {len(self)} vectors want {wanted}"
+        if layout == "ivf":
+            lists, trained = ivf_lists(len(self)), self._index.nlist
+            if max(lists, trained) >= IVF_RETRAIN_FACTOR * min(lists, trained):
+                return f"the IVF index has {trained} cells, {len(self)} vectors want {lists}"
+        return None
+
     def save(self, folder: Path) -> None:
+        if self.outdated():
+            self._convert(self.wanted_layout())
         folder.mkdir(parents=True, exist_ok=True)
         # llama-index's persist writes the FAISS file and the id map beside it.
         self._store.persist(persist_path=str(folder / self.INDEX_FILE))
         written = folder / "id_map.json"
         if written.name != self.IDS_FILE:
             os.replace(written, folder / self.IDS_FILE)
+
+    def _convert(self, layout: str) -> None:
+        """Move every vector, under its FAISS id, into a new index of `layout`.
+
+        Memory: the old and the new index are both held until the copy ends (twice the
+        vectors, briefly, in the writer only).
+        """
+        faiss_ids = np.fromiter(self._store._faiss_id_to_node_id_map, dtype=np.int64)
+        target = _new_index(layout, self.dim, len(faiss_ids))
+        with omp_threads(self.config.threads):
+            if layout == "ivf":
+                target.train(self._index.reconstruct_batch(_training_sample(faiss_ids, target.nlist)))
+            for start in range(0, len(faiss_ids), COPY_BATCH):
+                batch = faiss_ids[start:start + COPY_BATCH]
+                target.add_with_ids(self._index.reconstruct_batch(batch), batch)
+        _tune_search(target)
+        self._store.replace_index(target)
 
     def after_switch(self, store_folders: list[Path]) -> None:
         """Nothing to release: each generation's vectors are files in its own folder."""
@@ -205,7 +380,14 @@ class FaissStore:
         if inner._faiss_index.d != dim:
             raise ValueError(f"FAISS index in {folder} has dimension {inner._faiss_index.d}, "
                              f"expected {dim}")
-        return cls(dim, inner)
+        return cls(dim, inner, config)
+
+
+def _training_sample(faiss_ids: np.ndarray, lists: int) -> np.ndarray:
+    """FAISS ids of a fixed-seed sample to train `lists` k-means cells on."""
+    size = min(len(faiss_ids), lists * IVF_TRAINING_PER_LIST)
+    picks = np.random.default_rng(0).choice(len(faiss_ids), size, replace=False)
+    return np.sort(faiss_ids[picks])
 
 
 def index_id(data_dir: Path, create: bool) -> str | None:
@@ -342,6 +524,9 @@ class MilvusStore:
                              f"{self.collection!r} (e.g. {missing[0]}); the index changed under "
                              "this reader, ask again")
         return np.asarray([found[i] for i in ids], dtype=np.float32)
+
+    def outdated(self) -> str | None:
+        return None  # the collection's index is Milvus's own business (always FLAT)
 
     def check(self, chunk_ids: list[str]) -> str | None:
         missing = len(chunk_ids) - len(self._present(chunk_ids))
