@@ -20,9 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,7 +29,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import machine_load  # noqa: E402
+from bench.common import (  # noqa: E402
+    machine_load,
+    p50_p95_ms,
+    peak_rss_gb,
+    recall_at_k,
+    run_worker,
+    timed_search,
+)
 from bench.synthetic import blocks, queries  # noqa: E402
 
 K = 10
@@ -72,22 +76,15 @@ def worker(kind: str, size: int, dim: int, seed: int, query_count: int, truth: P
     store = reload_store(kind, dim, folder, config, all_ids)
     reopen = time.perf_counter() - started
     qs = queries(DATA, size, dim, seed, query_count)
-    store.search(qs[0], K)  # warm-up
-    latencies, results = [], []
-    for q in qs:
-        t0 = time.perf_counter()
-        hits = store.search(q, K)
-        latencies.append(time.perf_counter() - t0)
-        results.append([cid for cid, _ in hits])
+    latencies, results = timed_search(store, qs, K)
     if kind == "faiss":
         truth.write_text(json.dumps(results))
-    exact = json.loads(truth.read_text())
-    recall = statistics.mean(len(set(r) & set(e)) / K for r, e in zip(results, exact))
-    q = statistics.quantiles([x * 1000 for x in latencies], n=20)
+    recall = recall_at_k(results, json.loads(truth.read_text()), K)
+    p50, p95 = p50_p95_ms(latencies)
     return {"store": kind, "n": size, "build_s": build, "reopen_s": reopen,
-            "p50_ms": statistics.median(latencies) * 1000, "p95_ms": q[18], "recall": recall,
+            "p50_ms": p50, "p95_ms": p95, "recall": recall,
             "sweep_s": sweep_after_crash(store, folder, qs[0]) if kind == "milvus" else None,
-            "rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2}
+            "rss_gb": peak_rss_gb()}
 
 
 def sweep_after_crash(store, folder: Path, vector: np.ndarray) -> float:
@@ -110,14 +107,10 @@ def sweep_after_crash(store, folder: Path, vector: np.ndarray) -> float:
 def run_child(args: argparse.Namespace, kind: str, size: int, truth: Path, tmp: Path) -> dict:
     folder = tmp / f"{kind}-{size}"
     folder.mkdir()
-    command = [sys.executable, __file__, "--worker", kind, "--sizes", str(size),
-               "--dim", str(args.dim), "--seed", str(args.seed), "--queries",
-               str(args.queries), "--truth", str(truth), "--folder", str(folder),
-               "--omp-threads", str(args.omp_threads)]
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"{kind} at {size} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_worker(__file__, [
+        "--worker", kind, "--sizes", str(size), "--dim", str(args.dim), "--seed", str(args.seed),
+        "--queries", str(args.queries), "--truth", str(truth), "--folder", str(folder),
+        "--omp-threads", str(args.omp_threads)], f"{kind} at {size}")
 
 
 def print_table(rows: list[dict], skipped: list[str]) -> None:
