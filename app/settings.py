@@ -53,11 +53,12 @@ class Settings(BaseSettings):
     embed_dtype: Literal["bfloat16", "float32"] = "bfloat16"
     # measured here: batches of 4-8 embed faster than 32 on 2 CPU threads
     embed_batch_size: int = Field(8, ge=1, le=1024)
-    threads: int | None = Field(None, ge=1, description="CPU threads for the models")
+    threads: int | None = Field(None, ge=1, description=(
+        "CPU threads for the models and for building FAISS indexes"))
     chunk_size: int = Field(256, ge=16, le=2048, description="chunk size in model tokens")
     store: Literal["faiss", "milvus"] = "faiss"
     faiss_index: Literal["auto", "flat", "ivf", "hnsw"] = Field("auto", description=(
-        "FAISS index type; auto: exact flat up to 100k vectors, IVF above"))
+        "FAISS index type; auto: exact flat up to 100k vectors, HNSW above"))
     milvus_uri: str | None = Field(None, description=(
         "a Milvus server (http://host:19530) or a Milvus Lite file ending in .db; "
         "default: milvus.db in the data folder"))

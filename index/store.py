@@ -8,22 +8,28 @@ FAISS keeps its vectors as files inside each generation folder, so a generation 
 complete and immutable on its own. Which FAISS index it writes depends on the corpus size
 (`faiss_layout`; setting `faiss_index`, default auto; measured with bench/faiss_scale.py):
 
-- flat (up to `FLAT_MAX_VECTORS`): exact search, scanning every vector. A single query
-  costs ~0.25-0.35 ms per 1,000 vectors on one core, so flat stays within a few tens of
-  ms up to 100k vectors.
-- ivf (auto above that): an inverted file of `ivf_lists(n)` k-means cells (~sqrt(n));
+- flat (auto up to `FLAT_MAX_VECTORS`): exact search, scanning every vector. One query
+  costs ~0.3 ms per 1,000 vectors on one core: ~30 ms at 100k, ~340 ms at 1M.
+- hnsw (auto above that): a graph of `HNSW_NEIGHBOURS` links per vector, searched keeping
+  `HNSW_EF_SEARCH` candidates: a few ms at 1M, and recall@10 stayed high on every kind of
+  synthetic data we tried (bench/synthetic.py). It costs ~10% more memory than flat and a
+  slow build on few cores (FAISS adds new vectors to the graph incrementally, so only the
+  first switch to HNSW and a rebuild build the whole graph). FAISS cannot remove a vector
+  from the graph, so a deleted vector stays in the file as a tombstone: out of the id
+  maps, skipped by search (an ID selector), and dropped when the graph is built again,
+  once more than `HNSW_MAX_DELETED` of its vectors are tombstones.
+- ivf (only when asked for): an inverted file of `ivf_lists(n)` k-means cells (~sqrt(n));
   a query scans the `ivf_probes` cells nearest to it (1/16 of them). The vectors stay
-  uncompressed, so memory is the same as flat, and IVF deletes and reconstructs vectors
-  by id itself, so incremental indexing works on it as on flat (no second copy of the
-  vectors is kept). It is trained on a sample of the vectors when a generation is saved,
-  and trained again only when the corpus has grown or shrunk so much that the number of
-  cells is off by 4x or more.
-- hnsw (only when asked for): a graph, fast to search but slow to build on few cores, and
-  FAISS cannot delete from it: a write that deletes turns it back into flat and builds the
-  graph again at save.
+  uncompressed (memory as flat), and IVF deletes and reconstructs vectors by id itself.
+  Cheaper to build than HNSW, but its recall depends on how the data falls into cells:
+  1.000 on well separated clusters, 0.79 at 1M on clusters that overlap (the bench's
+  data), which would need a quarter of the cells scanned, and then it is slower than HNSW.
+  It is trained when a generation is saved, and again when the corpus has grown or
+  shrunk 16-fold.
 A generation's file says which index it is (FAISS records it), so old generations load as
 they were written; a writer converts to the wanted index when it saves, and `sanad index`
-rewrites an unchanged index whose type no longer matches the setting and size.
+rewrites an unchanged index whose type no longer matches the setting and size. Vectors
+are reconstructed from any of them (incremental indexing, `sanad store copy`).
 Single-query search runs on one OpenMP thread: FAISS gains nothing from more threads for
 one query, and with the machine busy a second thread made flat search ~3x slower
 (measured). Builds (IVF training and adding, HNSW) use the `threads` setting.
@@ -76,8 +82,9 @@ from typing import Any, Protocol
 
 import faiss
 import numpy as np
+from llama_index.core.bridge.pydantic import PrivateAttr
 from llama_index.core.schema import TextNode
-from llama_index.core.vector_stores.types import VectorStoreQuery
+from llama_index.core.vector_stores.types import VectorStoreQuery, VectorStoreQueryResult
 from llama_index.vector_stores.faiss import FaissMapVectorStore, FaissVectorStore
 
 from index.errors import IndexError_, IndexMismatchError
@@ -155,9 +162,10 @@ def _nodes(ids: list[str], vectors: np.ndarray) -> list[TextNode]:
 
 # -- FAISS ---------------------------------------------------------------------------------
 
-FLAT_MAX_VECTORS = 100_000  # auto: flat up to this many vectors, IVF above (module docstring)
+FLAT_MAX_VECTORS = 100_000  # auto: flat up to this many vectors, HNSW above (module docstring)
 HNSW_NEIGHBOURS = 32  # M: links per vector
-HNSW_EF_SEARCH = 256  # candidates a search keeps; 128 gave recall@10 0.95 on clustered data
+HNSW_EF_SEARCH = 256  # candidates a search keeps (bench/faiss_scale.py sweeps it)
+HNSW_MAX_DELETED = 0.1  # rebuild the graph at save once this share of its vectors is deleted
 IVF_TRAINING_PER_LIST = 50  # k-means sample per cell (FAISS asks for at least 39)
 IVF_RETRAIN_FACTOR = 4  # train again when the wanted number of cells is off by this much
 SEARCH_THREADS = 1
@@ -168,7 +176,7 @@ def faiss_layout(count: int, wanted: str = "auto") -> str:
     """The FAISS index for `count` vectors: the one asked for, or by size when auto."""
     if wanted != "auto":
         return wanted
-    return "flat" if count <= FLAT_MAX_VECTORS else "ivf"
+    return "flat" if count <= FLAT_MAX_VECTORS else "hnsw"
 
 
 def ivf_lists(count: int) -> int:
@@ -225,14 +233,20 @@ def _tune_search(index: faiss.Index) -> None:
 
 
 class _IdMapStore(FaissMapVectorStore):
-    """llama-index's FAISS map store with three changes we rely on.
+    """llama-index's FAISS map store with the changes we rely on.
 
     Upstream numbers new vectors by `ntotal`, which repeats an id still in use once a
-    vector has been deleted; and it adds one vector per FAISS call. We number from a
-    counter that only grows and add in one batch. Upstream also accepts only IDMap
+    vector has been deleted; and it adds one vector per FAISS call. We number after the
+    highest id the index holds and add in one batch. Upstream accepts only IDMap
     wrappers; we accept an IVF index too, which keeps the ids itself (and searches,
     deletes and reconstructs by them), which is all the rest of this class relies on.
+    And FAISS cannot remove vectors from an HNSW graph: there a deleted vector stays in
+    the index as a tombstone, left out of the id maps and skipped by search, until the
+    graph is built again (`FaissStore.outdated`).
     """
+
+    _deleted: set[int] = PrivateAttr(default_factory=set)  # tombstones (HNSW)
+    _live_only: Any = PrivateAttr(default=None)  # search parameters skipping them
 
     def __init__(self, faiss_index: faiss.Index):
         if not isinstance(faiss_index, faiss.IndexIVF):
@@ -242,10 +256,20 @@ class _IdMapStore(FaissMapVectorStore):
         self._node_id_to_faiss_id_map = {}
         self._faiss_id_to_node_id_map = {}
 
+    @classmethod
+    def from_persist_path(cls, persist_path: str, fs: Any = None) -> _IdMapStore:
+        store = super().from_persist_path(persist_path, fs)
+        index = store._faiss_index
+        if isinstance(index, faiss.IndexIDMap2):  # ids in the index but not in the maps
+            store._deleted = set(faiss.vector_to_array(index.id_map).tolist()).difference(
+                store._faiss_id_to_node_id_map)
+        return store
+
     def add(self, nodes: list, **add_kwargs) -> list[str]:
         if not nodes:
             return []
-        start = max(self._faiss_id_to_node_id_map, default=-1) + 1
+        start = max(max(self._faiss_id_to_node_id_map, default=-1),
+                    max(self._deleted, default=-1)) + 1
         faiss_ids = np.arange(start, start + len(nodes), dtype=np.int64)
         matrix = np.asarray([node.get_embedding() for node in nodes], dtype=np.float32)
         self._faiss_index.add_with_ids(matrix, faiss_ids)
@@ -255,8 +279,33 @@ class _IdMapStore(FaissMapVectorStore):
         return [node.id_ for node in nodes]
 
     def replace_index(self, index: faiss.Index) -> None:
-        """Swap in an index holding the same vectors under the same FAISS ids."""
+        """Swap in an index holding the live vectors under the same FAISS ids."""
         self._faiss_index = index
+        self._deleted, self._live_only = set(), None
+
+    def leave_as_tombstones(self, node_ids: list[str]) -> None:
+        """Drop ids from the maps only: their vectors stay, and search skips them."""
+        for node_id in node_ids:
+            faiss_id = self._node_id_to_faiss_id_map.pop(node_id, None)
+            if faiss_id is not None:
+                del self._faiss_id_to_node_id_map[faiss_id]
+                self._deleted.add(faiss_id)
+        self._live_only = None
+
+    def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
+        if not self._deleted:
+            return super().query(query, **kwargs)
+        if self._live_only is None:
+            skipped = faiss.IDSelectorBatch(np.fromiter(self._deleted, dtype=np.int64))
+            self._live_only = faiss.SearchParametersHNSW(
+                sel=faiss.IDSelectorNot(skipped), efSearch=HNSW_EF_SEARCH)
+            self._live_only.referenced_objects = [skipped]  # FAISS keeps a bare pointer
+        vector = np.asarray([query.query_embedding], dtype=np.float32)
+        scores, faiss_ids = self._faiss_index.search(vector, query.similarity_top_k,
+                                                     params=self._live_only)
+        hits = [(self._faiss_id_to_node_id_map[i], s)
+                for i, s in zip(faiss_ids[0].tolist(), scores[0].tolist()) if i >= 0]
+        return VectorStoreQueryResult(ids=[i for i, _ in hits], similarities=[s for _, s in hits])
 
 
 class FaissStore:
@@ -292,7 +341,7 @@ class FaissStore:
         return cls(dim, config=config)
 
     def __len__(self) -> int:
-        return int(self._index.ntotal)
+        return int(self._index.ntotal) - len(self._store._deleted)
 
     def add(self, ids: list[str], vectors: np.ndarray) -> None:
         _check_batch(ids, vectors, self.dim)
@@ -302,9 +351,10 @@ class FaissStore:
     def delete(self, ids: list[str]) -> None:
         if not ids:
             return
-        if self.layout == "hnsw":  # FAISS cannot remove from the graph; save builds it again
-            self._convert("flat")
-        self._store.delete_nodes(node_ids=list(ids))
+        if self.layout == "hnsw":  # FAISS cannot remove from the graph
+            self._store.leave_as_tombstones(list(ids))
+        else:
+            self._store.delete_nodes(node_ids=list(ids))
 
     def search(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
         if len(self) == 0 or k <= 0:
@@ -341,6 +391,9 @@ class FaissStore:
             lists, trained = ivf_lists(len(self)), self._index.nlist
             if max(lists, trained) >= IVF_RETRAIN_FACTOR * min(lists, trained):
                 return f"the IVF index has {trained} cells, {len(self)} vectors want {lists}"
+        deleted = len(self._store._deleted)
+        if deleted > HNSW_MAX_DELETED * self._index.ntotal:
+            return f"{deleted} of the HNSW graph's {self._index.ntotal} vectors are deleted"
         return None
 
     def save(self, folder: Path) -> None:
@@ -354,7 +407,7 @@ class FaissStore:
             os.replace(written, folder / self.IDS_FILE)
 
     def _convert(self, layout: str) -> None:
-        """Move every vector, under its FAISS id, into a new index of `layout`.
+        """Move every live vector, under its FAISS id, into a new index of `layout`.
 
         Memory: the old and the new index are both held until the copy ends (twice the
         vectors, briefly, in the writer only).

@@ -34,10 +34,10 @@ def filled(layout: str, size: int = 3000) -> tuple[FaissStore, list[str], np.nda
     return store, ids, vectors
 
 
-def test_auto_is_flat_up_to_the_threshold_and_ivf_above():
+def test_auto_is_flat_up_to_the_threshold_and_hnsw_above():
     assert faiss_layout(0) == faiss_layout(FLAT_MAX_VECTORS) == "flat"
-    assert faiss_layout(FLAT_MAX_VECTORS + 1) == "ivf"
-    assert faiss_layout(10, "hnsw") == "hnsw" and faiss_layout(10**7, "flat") == "flat"
+    assert faiss_layout(FLAT_MAX_VECTORS + 1) == "hnsw"
+    assert faiss_layout(10, "ivf") == "ivf" and faiss_layout(10**7, "flat") == "flat"
     assert ivf_lists(1_000_000) == 1024 and ivf_probes(1024) == 64
     assert ivf_lists(200) == 4  # never fewer than 50 training vectors per cell
     with pytest.raises(ValueError, match="unknown FAISS index"):
@@ -64,7 +64,7 @@ def test_each_index_adds_deletes_searches_and_reloads(tmp_path, layout):
     assert loaded.search(vectors[500], 1) == [(ids[500], pytest.approx(1.0, abs=1e-5))]
     assert np.allclose(loaded.vectors([ids[700], "late"]), vectors[[700, 0]], atol=1e-6)
 
-    loaded.delete(["late", ids[500]])  # hnsw: back to flat until saved
+    loaded.delete(["late", ids[500]])  # hnsw: "late" has the highest FAISS id, now a tombstone
     loaded.add(["later"], vectors[500:501])
     assert loaded.search(vectors[500], 1)[0][0] == "later"
     loaded.save(tmp_path / "again")
@@ -74,19 +74,38 @@ def test_each_index_adds_deletes_searches_and_reloads(tmp_path, layout):
     assert "late" not in hits and ids[500] not in hits
 
 
-def test_an_ivf_store_finds_almost_what_flat_finds_on_clustered_data(tmp_path, monkeypatch):
-    monkeypatch.setattr(store_module, "FLAT_MAX_VECTORS", 1000)  # auto picks IVF at this size
+@pytest.mark.parametrize("wanted,layout", [("auto", "hnsw"), ("ivf", "ivf")])
+def test_an_approximate_store_finds_almost_what_flat_finds_on_clustered_data(
+        tmp_path, monkeypatch, wanted, layout):
+    monkeypatch.setattr(store_module, "FLAT_MAX_VECTORS", 1000)  # auto: HNSW at this size
     exact, ids, vectors = filled("flat", 8000)
-    approximate = FaissStore(DIM, config=StoreConfig(faiss_index="auto"))
+    approximate = FaissStore(DIM, config=StoreConfig(faiss_index=wanted))
     approximate.add(ids, vectors)
     assert approximate.outdated() is not None
     approximate.save(tmp_path / "s")  # converts to the wanted index
-    assert approximate.layout == "ivf" and approximate.outdated() is None
+    assert approximate.layout == layout and approximate.outdated() is None
     recalls = []
     for query in queries("clustered", 8000, DIM, seed=3, count=100):
         truth = {i for i, _ in exact.search(query, 10)}
         recalls.append(len(truth & {i for i, _ in approximate.search(query, 10)}) / 10)
-    assert 0.95 <= np.mean(recalls) < 1.0  # close to exact, but really approximate
+    assert np.mean(recalls) >= 0.95
+
+
+def test_hnsw_deletes_leave_tombstones_until_a_tenth_is_deleted(tmp_path):
+    store, ids, vectors = filled("hnsw", 1000)
+    store.save(tmp_path / "built")  # a new store fills flat, and saving builds the graph
+    store.delete(ids[:100])  # a tenth: not yet rebuilt
+    assert store.layout == "hnsw" and store.outdated() is None and len(store) == 900
+    store.save(tmp_path / "s")
+    loaded = FaissStore.load(tmp_path / "s", DIM, StoreConfig(faiss_index="hnsw"))
+    assert loaded._index.ntotal == 1000 and len(loaded) == 900
+    assert loaded.check(ids[100:]) is None
+    assert ids[5] not in {i for i, _ in loaded.search(vectors[5], 20)}
+    loaded.delete([ids[100]])
+    assert "deleted" in loaded.outdated()
+    loaded.save(tmp_path / "rebuilt")
+    assert loaded._index.ntotal == len(loaded) == 899 and loaded.outdated() is None
+    assert loaded.search(vectors[200], 1)[0][0] == ids[200]
 
 
 def test_an_ivf_index_is_trained_again_when_the_corpus_grows_sixteen_fold(tmp_path):
