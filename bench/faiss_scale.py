@@ -18,12 +18,12 @@ The query embedding is measured with the real model (the settings' embedding mod
 threads, over the seed questions) so that "p50 total" = embedding median + search median
 of the type Sanad picks by itself (auto) can be compared with the goal, 100 ms at 1M.
 
-    python bench/faiss_scale.py                         # 10k, 100k and 1M, about 30 minutes
+    python bench/faiss_scale.py                         # 10k, 100k and 1M: ~an hour on 2 cores
     python bench/faiss_scale.py --sizes 10000,100000    # a few minutes
     python bench/faiss_scale.py --data uniform --sizes 100000 --indexes flat,ivf
 
 Bounded: a type whose run at the previous size, scaled up as n log n, predicts more than
---max-minutes is skipped and said so (HNSW's build at 1M on 2 cores, typically).
+--max-minutes (default 25) is skipped and said so.
 """
 
 from __future__ import annotations
@@ -74,31 +74,46 @@ def build(layout: str, args: argparse.Namespace) -> dict:
             "file_mb": sum(f.stat().st_size for f in args.folder.iterdir()) / 1024 ** 2}
 
 
-def ivf_probe_sweep(store, vectors: np.ndarray, exact: list[list[str]]) -> list[dict]:
-    """Recall and p50 at other numbers of probed cells than the store's (restored after)."""
-    index, chosen = store._index, store._index.nprobe
+def search_knob(store) -> tuple[str, object, int] | None:
+    """(name, holder, upper bound) of the parameter trading recall for time; flat: None."""
+    import faiss
+
+    index = store._index
+    if store.layout == "ivf":
+        return "nprobe", index, index.nlist
+    if store.layout == "hnsw":
+        return "efSearch", faiss.downcast_index(index.index).hnsw, 4096
+    return None
+
+
+def knob_sweep(store, vectors: np.ndarray, exact: list[list[str]]) -> list[dict]:
+    """Recall and p50 at a quarter, half and twice the store's setting (restored after)."""
+    knob = search_knob(store)
+    if knob is None:
+        return []
+    name, holder, upper = knob
+    chosen = getattr(holder, name)
     sweep = []
-    for nprobe in sorted({max(1, chosen // 4), max(1, chosen // 2), chosen, chosen * 2}):
-        index.nprobe = min(nprobe, index.nlist)
+    for value in sorted({max(1, chosen // 4), max(1, chosen // 2), chosen, min(upper, chosen * 2)}):
+        setattr(holder, name, value)
         latencies, results = timed_search(store, vectors, K)
-        sweep.append({"nprobe": index.nprobe, "p50_ms": p50_p95_ms(latencies)[0],
+        sweep.append({"knob": name, "value": value, "p50_ms": p50_p95_ms(latencies)[0],
                       "recall": recall_at_k(results, exact, K)})
-    index.nprobe = chosen
+    setattr(holder, name, chosen)
     return sweep
 
 
 def index_detail(store) -> str:
     """The parameters the store searches with."""
-    import faiss
-
     from index.store import HNSW_NEIGHBOURS
 
-    index = store._index
+    knob = search_knob(store)
+    if knob is None:
+        return "exact"
+    name, holder, _ = knob
     if store.layout == "ivf":
-        return f"{index.nlist} cells, {index.nprobe} probed"
-    if store.layout == "hnsw":
-        return f"M={HNSW_NEIGHBOURS}, efSearch={faiss.downcast_index(index.index).hnsw.efSearch}"
-    return "exact"
+        return f"{holder.nlist} cells, {name} {holder.nprobe}"
+    return f"M={HNSW_NEIGHBOURS}, {name} {getattr(holder, name)}"
 
 
 def search(layout: str, args: argparse.Namespace) -> dict:
@@ -115,17 +130,14 @@ def search(layout: str, args: argparse.Namespace) -> dict:
     if layout == "flat":
         args.truth.write_text(json.dumps(results))
     exact = json.loads(args.truth.read_text())
+    sweep = knob_sweep(store, qs, exact)
     store_module.SEARCH_THREADS = None  # FAISS's default: all cores
     all_threads, _ = timed_search(store, qs[:ALL_THREADS_QUERIES], K)
     p50, p95 = p50_p95_ms(latencies)
-    figures = {"load_s": load_s, "p50_ms": p50, "p95_ms": p95,
-               "p50_all_threads_ms": p50_p95_ms(all_threads)[0],
-               "recall": recall_at_k(results, exact, K), "search_rss_gb": peak_rss_gb(),
-               "detail": index_detail(store)}
-    if layout == "ivf":
-        store_module.SEARCH_THREADS = 1
-        figures["sweep"] = ivf_probe_sweep(store, qs, exact)
-    return figures
+    return {"load_s": load_s, "p50_ms": p50, "p95_ms": p95,
+            "p50_all_threads_ms": p50_p95_ms(all_threads)[0],
+            "recall": recall_at_k(results, exact, K), "search_rss_gb": peak_rss_gb(),
+            "detail": index_detail(store), "sweep": sweep}
 
 
 def embed(args: argparse.Namespace) -> dict:
@@ -196,8 +208,8 @@ def print_table(rows: list[dict], notes: list[str]) -> None:
               f"{ratio(r['search_rss_gb'], f['search_rss_gb']):>8}")
     for r in rows:
         print(f"  {r['index']} at {r['n']}: {r['detail']}")
-        for s in r.get("sweep", []):
-            print(f"  ivf at {r['n']}: nprobe {s['nprobe']:4} -> recall@10 {s['recall']:.3f}, "
+        for s in r["sweep"]:
+            print(f"    {s['knob']} {s['value']:4} -> recall@10 {s['recall']:.3f}, "
                   f"p50 {s['p50_ms']:.2f} ms")
     for note in notes:
         print(note)
@@ -266,7 +278,7 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=768)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--max-minutes", type=float, default=10.0,
+    parser.add_argument("--max-minutes", type=float, default=25.0,
                         help="skip a type whose run the previous size predicts takes longer")
     parser.add_argument("--worker", choices=["build", "search", "embed"], help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
