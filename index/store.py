@@ -260,7 +260,7 @@ class _IdMapStore(FaissMapVectorStore):
     def from_persist_path(cls, persist_path: str, fs: Any = None) -> _IdMapStore:
         store = super().from_persist_path(persist_path, fs)
         index = store._faiss_index
-        if isinstance(index, faiss.IndexIDMap2):  # ids in the index but not in the maps
+        if layout_of(index) == "hnsw":  # tombstones: ids in the index but not in the maps
             store._deleted = set(faiss.vector_to_array(index.id_map).tolist()).difference(
                 store._faiss_id_to_node_id_map)
         return store
