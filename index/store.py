@@ -9,23 +9,22 @@ complete and immutable on its own. Which FAISS index it writes depends on the co
 (`faiss_layout`; setting `faiss_index`, default auto; measured with bench/faiss_scale.py):
 
 - flat (auto up to `FLAT_MAX_VECTORS`): exact search, scanning every vector. One query
-  costs ~0.3 ms per 1,000 vectors on one core: ~30 ms at 100k, ~340 ms at 1M.
-- hnsw (auto above that): a graph of `HNSW_NEIGHBOURS` links per vector, searched keeping
-  `HNSW_EF_SEARCH` candidates: a few ms at 1M, and recall@10 stayed high on every kind of
-  synthetic data we tried (bench/synthetic.py). It costs ~10% more memory than flat and a
-  slow build on few cores (FAISS adds new vectors to the graph incrementally, so only the
-  first switch to HNSW and a rebuild build the whole graph). FAISS cannot remove a vector
-  from the graph, so a deleted vector stays in the file as a tombstone: out of the id
+  costs ~0.2-0.3 ms per 1,000 vectors on one core: ~25 ms at 100k, ~210 ms at 1M.
+- ivf (auto above that): an inverted file of `ivf_lists(n)` k-means cells (~sqrt(n));
+  a query scans the `ivf_probes` cells nearest to it (1/8 of them). The vectors stay
+  uncompressed (memory as flat), and IVF deletes and reconstructs vectors by id itself,
+  so incremental indexing works on it as on flat. Its recall depends on how the data
+  falls into cells: 1.000 on well separated clusters, 0.90 at 1M (~60 ms) on the
+  overlapping clusters of bench/synthetic.py, where the number of cells probed is the
+  knob (1/16: 0.81, 1/4: 0.94). It is trained (k-means on a sample, ~1 min at 1M) when
+  a generation is saved, and again when the corpus has grown or shrunk 16-fold.
+- hnsw (only when asked for): a graph of `HNSW_NEIGHBOURS` links per vector, searched
+  keeping `HNSW_EF_SEARCH` candidates: ~2-4 ms, recall@10 0.998 at 100k on the
+  overlapping clusters, but 0.46 at 1M (0.60 with efSearch 512), for a build 3.7 times
+  as long as IVF's and ~9% more memory. FAISS adds to the graph incrementally but cannot
+  remove from it, so a deleted vector stays in the file as a tombstone: out of the id
   maps, skipped by search (an ID selector), and dropped when the graph is built again,
   once more than `HNSW_MAX_DELETED` of its vectors are tombstones.
-- ivf (only when asked for): an inverted file of `ivf_lists(n)` k-means cells (~sqrt(n));
-  a query scans the `ivf_probes` cells nearest to it (1/16 of them). The vectors stay
-  uncompressed (memory as flat), and IVF deletes and reconstructs vectors by id itself.
-  Cheaper to build than HNSW, but its recall depends on how the data falls into cells:
-  1.000 on well separated clusters, 0.79 at 1M on clusters that overlap (the bench's
-  data), which would need a quarter of the cells scanned, and then it is slower than HNSW.
-  It is trained when a generation is saved, and again when the corpus has grown or
-  shrunk 16-fold.
 A generation's file says which index it is (FAISS records it), so old generations load as
 they were written; a writer converts to the wanted index when it saves, and `sanad index`
 rewrites an unchanged index whose type no longer matches the setting and size. Vectors
@@ -162,7 +161,7 @@ def _nodes(ids: list[str], vectors: np.ndarray) -> list[TextNode]:
 
 # -- FAISS ---------------------------------------------------------------------------------
 
-FLAT_MAX_VECTORS = 100_000  # auto: flat up to this many vectors, HNSW above (module docstring)
+FLAT_MAX_VECTORS = 100_000  # auto: flat up to this many vectors, IVF above (module docstring)
 HNSW_NEIGHBOURS = 32  # M: links per vector
 HNSW_EF_SEARCH = 256  # candidates a search keeps (bench/faiss_scale.py sweeps it)
 HNSW_MAX_DELETED = 0.1  # rebuild the graph at save once this share of its vectors is deleted
@@ -176,7 +175,7 @@ def faiss_layout(count: int, wanted: str = "auto") -> str:
     """The FAISS index for `count` vectors: the one asked for, or by size when auto."""
     if wanted != "auto":
         return wanted
-    return "flat" if count <= FLAT_MAX_VECTORS else "hnsw"
+    return "flat" if count <= FLAT_MAX_VECTORS else "ivf"
 
 
 def ivf_lists(count: int) -> int:
@@ -186,8 +185,8 @@ def ivf_lists(count: int) -> int:
 
 
 def ivf_probes(lists: int) -> int:
-    """Cells a query scans: 1/16 of them (at least 8), so recall does not fall as n grows."""
-    return min(lists, max(8, lists // 16))
+    """Cells a query scans: 1/8 of them (at least 8), so recall does not fall as n grows."""
+    return min(lists, max(8, lists // 8))
 
 
 @contextlib.contextmanager

@@ -34,11 +34,11 @@ def filled(layout: str, size: int = 3000) -> tuple[FaissStore, list[str], np.nda
     return store, ids, vectors
 
 
-def test_auto_is_flat_up_to_the_threshold_and_hnsw_above():
+def test_auto_is_flat_up_to_the_threshold_and_ivf_above():
     assert faiss_layout(0) == faiss_layout(FLAT_MAX_VECTORS) == "flat"
-    assert faiss_layout(FLAT_MAX_VECTORS + 1) == "hnsw"
-    assert faiss_layout(10, "ivf") == "ivf" and faiss_layout(10**7, "flat") == "flat"
-    assert ivf_lists(1_000_000) == 1024 and ivf_probes(1024) == 64
+    assert faiss_layout(FLAT_MAX_VECTORS + 1) == "ivf"
+    assert faiss_layout(10, "hnsw") == "hnsw" and faiss_layout(10**7, "flat") == "flat"
+    assert ivf_lists(1_000_000) == 1024 and ivf_probes(1024) == 128
     assert ivf_lists(200) == 4  # never fewer than 50 training vectors per cell
     with pytest.raises(ValueError, match="unknown FAISS index"):
         StoreConfig(faiss_index="lsh")
@@ -74,10 +74,10 @@ def test_each_index_adds_deletes_searches_and_reloads(tmp_path, layout):
     assert "late" not in hits and ids[500] not in hits
 
 
-@pytest.mark.parametrize("wanted,layout", [("auto", "hnsw"), ("ivf", "ivf")])
+@pytest.mark.parametrize("wanted,layout", [("auto", "ivf"), ("hnsw", "hnsw")])
 def test_an_approximate_store_finds_almost_what_flat_finds_on_clustered_data(
         tmp_path, monkeypatch, wanted, layout):
-    monkeypatch.setattr(store_module, "FLAT_MAX_VECTORS", 1000)  # auto: HNSW at this size
+    monkeypatch.setattr(store_module, "FLAT_MAX_VECTORS", 1000)  # auto: IVF at this size
     exact, ids, vectors = filled("flat", 8000)
     approximate = FaissStore(DIM, config=StoreConfig(faiss_index=wanted))
     approximate.add(ids, vectors)
