@@ -248,7 +248,7 @@ def run_all(args: argparse.Namespace) -> None:
                     predicted = predicted_seconds(last[layout][1], last[layout][0], size)
                     if predicted > args.max_minutes * 60:
                         notes.append(f"{layout} at {size}: skipped, the run at {last[layout][0]} "
-                                     f"predicts {predicted / 60:.0f} min "
+                                     f"predicts {predicted / 60:.1f} min "
                                      f"(> --max-minutes {args.max_minutes:g})")
                         print(f"  {notes[-1]}", flush=True)
                         continue
