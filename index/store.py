@@ -9,15 +9,16 @@ complete and immutable on its own. Which FAISS index it writes depends on the co
 (`faiss_layout`; setting `faiss_index`, default auto; measured with bench/faiss_scale.py):
 
 - flat (auto up to `FLAT_MAX_VECTORS`): exact search, scanning every vector. One query
-  costs ~0.2-0.3 ms per 1,000 vectors on one core: ~25 ms at 100k, ~210 ms at 1M.
+  costs ~0.2-0.3 ms per 1,000 vectors on one core: ~25 ms at 100k, 210-250 ms at 1M.
 - ivf (auto above that): an inverted file of `ivf_lists(n)` k-means cells (~sqrt(n));
   a query scans the `ivf_probes` cells nearest to it (1/8 of them). The vectors stay
   uncompressed (memory as flat), and IVF deletes and reconstructs vectors by id itself,
   so incremental indexing works on it as on flat. Its recall depends on how the data
-  falls into cells: 1.000 on well separated clusters, 0.90 at 1M (~60 ms) on the
+  falls into cells: 1.000 on well separated clusters, 0.90 at 1M (~70 ms) on the
   overlapping clusters of bench/synthetic.py, where the number of cells probed is the
-  knob (1/16: 0.81, 1/4: 0.94). It is trained (k-means on a sample, ~1 min at 1M) when
-  a generation is saved, and again when the corpus has grown or shrunk 16-fold.
+  knob (1/16: 0.81, 1/4: 0.95 at ~90 ms). It is trained (k-means on a sample) and
+  filled when a generation is saved, ~1.5 min at 1M, and trained again when the corpus
+  has grown or shrunk 16-fold.
 - hnsw (only when asked for): a graph of `HNSW_NEIGHBOURS` links per vector, searched
   keeping `HNSW_EF_SEARCH` candidates: ~2-4 ms, recall@10 0.998 at 100k on the
   overlapping clusters, but 0.46 at 1M (0.60 with efSearch 512), for a build 3.7 times
