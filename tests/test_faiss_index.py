@@ -150,3 +150,17 @@ def test_omp_threads_sets_and_restores_the_calling_threads_count():
     assert faiss.omp_get_max_threads() == before
     with omp_threads(None):
         assert faiss.omp_get_max_threads() == before
+
+
+def test_a_flat_file_written_before_index_types_existed_still_loads(tmp_path):
+    import faiss
+    from llama_index.vector_stores.faiss import FaissMapVectorStore
+
+    ids, vectors = clustered(300)
+    old = FaissMapVectorStore(faiss_index=faiss.IndexIDMap2(faiss.IndexFlatIP(DIM)))
+    old.add(store_module._nodes(ids, vectors))  # upstream's own add, one vector at a time
+    old.persist(persist_path=str(tmp_path / FaissStore.INDEX_FILE))
+    loaded = FaissStore.load(tmp_path, DIM)
+    assert loaded.layout == "flat" and loaded.outdated() is None and len(loaded) == 300
+    assert loaded.search(vectors[7], 1)[0][0] == ids[7]
+    assert np.allclose(loaded.vectors(ids[:3]), vectors[:3])
