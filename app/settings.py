@@ -53,9 +53,12 @@ class Settings(BaseSettings):
     embed_dtype: Literal["bfloat16", "float32"] = "bfloat16"
     # measured here: batches of 4-8 embed faster than 32 on 2 CPU threads
     embed_batch_size: int = Field(8, ge=1, le=1024)
-    threads: int | None = Field(None, ge=1, description="CPU threads for the models")
+    threads: int | None = Field(None, ge=1, description=(
+        "CPU threads for the models and for building FAISS indexes"))
     chunk_size: int = Field(256, ge=16, le=2048, description="chunk size in model tokens")
     store: Literal["faiss", "milvus"] = "faiss"
+    faiss_index: Literal["auto", "flat", "ivf", "hnsw"] = Field("auto", description=(
+        "FAISS index type; auto: exact flat up to 100k vectors, IVF above"))
     milvus_uri: str | None = Field(None, description=(
         "a Milvus server (http://host:19530) or a Milvus Lite file ending in .db; "
         "default: milvus.db in the data folder"))
@@ -141,7 +144,8 @@ class Settings(BaseSettings):
     def store_config(self) -> StoreConfig:
         token = self.milvus_token.get_secret_value() if self.milvus_token else None
         return StoreConfig(kind=self.store, milvus_uri=self.milvus_uri, milvus_token=token,
-                           milvus_collection=self.milvus_collection)
+                           milvus_collection=self.milvus_collection,
+                           faiss_index=self.faiss_index, threads=self.threads)
 
     def index_config(self) -> IndexConfig:
         return IndexConfig(

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import statistics
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 from app import evaluation
@@ -45,3 +49,40 @@ def hit(passage, question: dict) -> bool:
 
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
+
+
+def p50_p95_ms(seconds: list[float]) -> tuple[float, float]:
+    milliseconds = [s * 1000 for s in seconds]
+    return statistics.median(milliseconds), statistics.quantiles(milliseconds, n=20)[18]
+
+
+def peak_rss_gb() -> float:
+    """This process's peak resident memory (Linux reports kilobytes)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
+
+
+def run_worker(script: str, arguments: list[str], what: str) -> dict:
+    """Run `script --worker ...` in a child process; its last stdout line is a JSON object.
+
+    A child per measured thing keeps peak memory per thing and nothing in memory between.
+    """
+    done = subprocess.run([sys.executable, script, *arguments], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{what} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def timed_search(store, vectors, k: int) -> tuple[list[float], list[list[str]]]:
+    """Seconds per search and the ids found, one query at a time (after one warm-up)."""
+    store.search(vectors[0], k)
+    latencies, results = [], []
+    for vector in vectors:
+        started = time.perf_counter()
+        hits = store.search(vector, k)
+        latencies.append(time.perf_counter() - started)
+        results.append([cid for cid, _ in hits])
+    return latencies, results
+
+
+def recall_at_k(results: list[list[str]], exact: list[list[str]], k: int) -> float:
+    return statistics.mean(len(set(r) & set(e)) / k for r, e in zip(results, exact))

@@ -20,9 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,46 +29,26 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import machine_load  # noqa: E402
+from bench.common import (  # noqa: E402
+    machine_load,
+    p50_p95_ms,
+    peak_rss_gb,
+    recall_at_k,
+    run_worker,
+    timed_search,
+)
+from bench.synthetic import blocks, queries  # noqa: E402
 
-BLOCK = 20_000  # vectors generated and added at a time
 K = 10
-
-
-def unit_block(seed: int, block: int, rows: int, dim: int) -> np.ndarray:
-    rng = np.random.default_rng([seed, block])
-    vectors = rng.standard_normal((rows, dim), dtype=np.float32)
-    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-
-
-def blocks(size: int, dim: int, seed: int):
-    """(ids, vectors) blocks of the synthetic database; ids look like chunk ids."""
-    for number, start in enumerate(range(0, size, BLOCK)):
-        rows = min(BLOCK, size - start)
-        ids = [f"{i:020x}" for i in range(start, start + rows)]
-        yield ids, unit_block(seed, number, rows, dim)
-
-
-def queries(size: int, dim: int, seed: int, count: int) -> np.ndarray:
-    """Database vectors with noise added, normalised again (each block generated once)."""
-    rng = np.random.default_rng([seed, 999_999])
-    picks = np.sort(rng.choice(size, count, replace=False))
-    out = []
-    for number in sorted({int(p) // BLOCK for p in picks}):
-        rows = min(BLOCK, size - number * BLOCK)
-        base = unit_block(seed, number, rows, dim)
-        for pick in picks[picks // BLOCK == number]:
-            noisy = base[int(pick) % BLOCK] + 0.5 * rng.standard_normal(
-                dim, dtype=np.float32) / np.sqrt(dim)
-            out.append(noisy / np.linalg.norm(noisy))
-    return np.stack(out)
+DATA = "uniform"  # the README's figures; bench/faiss_scale.py uses clustered data too
 
 
 def open_store(kind: str, dim: int, folder: Path):
     from index.store import StoreConfig, create_store
 
+    # FAISS pinned to flat: its results are the exact ones recall is measured against.
     config = StoreConfig(kind=kind, milvus_uri=str(folder / "milvus.db"),
-                         milvus_collection="bench")
+                         milvus_collection="bench", faiss_index="flat")
     return create_store(config, dim, folder, model_hash="0" * 64), config
 
 
@@ -90,7 +67,7 @@ def worker(kind: str, size: int, dim: int, seed: int, query_count: int, truth: P
     started = time.perf_counter()
     store, config = open_store(kind, dim, folder)
     all_ids: list[str] = []
-    for ids, vectors in blocks(size, dim, seed):
+    for ids, vectors in blocks(DATA, size, dim, seed):
         store.add(ids, vectors)
         all_ids.extend(ids)
     store.save(folder / "saved")
@@ -99,23 +76,16 @@ def worker(kind: str, size: int, dim: int, seed: int, query_count: int, truth: P
     started = time.perf_counter()
     store = reload_store(kind, dim, folder, config, all_ids)
     reopen = time.perf_counter() - started
-    qs = queries(size, dim, seed, query_count)
-    store.search(qs[0], K)  # warm-up
-    latencies, results = [], []
-    for q in qs:
-        t0 = time.perf_counter()
-        hits = store.search(q, K)
-        latencies.append(time.perf_counter() - t0)
-        results.append([cid for cid, _ in hits])
+    qs = queries(DATA, size, dim, seed, query_count)
+    latencies, results = timed_search(store, qs, K)
     if kind == "faiss":
         truth.write_text(json.dumps(results))
-    exact = json.loads(truth.read_text())
-    recall = statistics.mean(len(set(r) & set(e)) / K for r, e in zip(results, exact))
-    q = statistics.quantiles([x * 1000 for x in latencies], n=20)
+    recall = recall_at_k(results, json.loads(truth.read_text()), K)
+    p50, p95 = p50_p95_ms(latencies)
     return {"store": kind, "n": size, "build_s": build, "reopen_s": reopen,
-            "p50_ms": statistics.median(latencies) * 1000, "p95_ms": q[18], "recall": recall,
+            "p50_ms": p50, "p95_ms": p95, "recall": recall,
             "sweep_s": sweep_after_crash(store, folder, qs[0]) if kind == "milvus" else None,
-            "rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2}
+            "rss_gb": peak_rss_gb()}
 
 
 def sweep_after_crash(store, folder: Path, vector: np.ndarray) -> float:
@@ -138,14 +108,10 @@ def sweep_after_crash(store, folder: Path, vector: np.ndarray) -> float:
 def run_child(args: argparse.Namespace, kind: str, size: int, truth: Path, tmp: Path) -> dict:
     folder = tmp / f"{kind}-{size}"
     folder.mkdir()
-    command = [sys.executable, __file__, "--worker", kind, "--sizes", str(size),
-               "--dim", str(args.dim), "--seed", str(args.seed), "--queries",
-               str(args.queries), "--truth", str(truth), "--folder", str(folder),
-               "--omp-threads", str(args.omp_threads)]
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"{kind} at {size} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_worker(__file__, [
+        "--worker", kind, "--sizes", str(size), "--dim", str(args.dim), "--seed", str(args.seed),
+        "--queries", str(args.queries), "--truth", str(truth), "--folder", str(folder)],
+        f"{kind} at {size}")
 
 
 def print_table(rows: list[dict], skipped: list[str]) -> None:
@@ -171,9 +137,6 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=768)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--omp-threads", type=int, default=0, help=(
-        "FAISS OpenMP threads (Milvus Lite searches with FAISS too); 0: FAISS's default, "
-        "all cores, as Sanad runs"))
     parser.add_argument("--max-minutes", type=float, default=10.0,
                         help="skip a Milvus run that the previous size predicts takes longer")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -182,10 +145,6 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     if args.worker:
-        if args.omp_threads:
-            import faiss
-
-            faiss.omp_set_num_threads(args.omp_threads)
         figures = worker(args.worker, sizes[0], args.dim, args.seed, args.queries, args.truth,
                          args.folder)
         print(json.dumps(figures))
@@ -194,8 +153,8 @@ def main() -> None:
     if "faiss" not in stores:
         sys.exit("FAISS flat gives the exact results that recall is measured against")
     print(machine_load())
-    print(f"{args.dim}-d unit vectors, {args.queries} queries, k={K}, FAISS OpenMP threads: "
-          f"{args.omp_threads or 'default'}")
+    print(f"{args.dim}-d unit vectors, {args.queries} queries, k={K}; the FAISS store searches "
+          "on one OpenMP thread (index/store.py)")
     rows, notes = [], []
     rate: dict[str, float] = {}  # seconds per vector of a whole run, from the last size
     with tempfile.TemporaryDirectory(prefix="store-scale-") as tmp:

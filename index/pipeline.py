@@ -196,8 +196,12 @@ def index_paths(paths: Iterable[Path | str], config: IndexConfig,
         report.chunks_embedded = len(new_chunks)
         report.chunks_total = len(chunks)
 
+        # E.g. a FAISS index that has outgrown flat, or whose type the settings changed.
+        outdated = store.outdated() if current is not None else None
+        if outdated:
+            log(f"writing the index again: {outdated}")
         changed = bool(report.removed or to_embed or copied or rebuild or current is None
-                       or len(articles) != len(known)
+                       or outdated or len(articles) != len(known)
                        or any(articles[a] != known.get(a) for a in articles))
         if changed and (articles or current is not None):
             counts: dict[str, int] = {}

@@ -5,7 +5,36 @@ in the index folder beside it (see `index.storage`). Both stores go through llam
 (`FaissMapVectorStore`, `MilvusVectorStore`); nothing in app/ knows which one is in use.
 
 FAISS keeps its vectors as files inside each generation folder, so a generation is
-complete and immutable on its own. Milvus is one external collection shared by all
+complete and immutable on its own. Which FAISS index it writes depends on the corpus size
+(`faiss_layout`; setting `faiss_index`, default auto; measured with bench/faiss_scale.py):
+
+- flat (auto up to `FLAT_MAX_VECTORS`): exact search, scanning every vector. One query
+  costs ~0.2-0.3 ms per 1,000 vectors on one core: ~25 ms at 100k, 210-250 ms at 1M.
+- ivf (auto above that): an inverted file of `ivf_lists(n)` k-means cells (~sqrt(n));
+  a query scans the `ivf_probes` cells nearest to it (1/8 of them). The vectors stay
+  uncompressed (memory as flat), and IVF deletes and reconstructs vectors by id itself,
+  so incremental indexing works on it as on flat. Its recall depends on how the data
+  falls into cells: 1.000 on well separated clusters, 0.90 at 1M (~70 ms) on the
+  overlapping clusters of bench/synthetic.py, where the number of cells probed is the
+  knob (1/16: 0.81, 1/4: 0.95 at ~90 ms). It is trained (k-means on a sample) and
+  filled when a generation is saved, ~1.5 min at 1M, and trained again when the corpus
+  has grown or shrunk 16-fold.
+- hnsw (only when asked for): a graph of `HNSW_NEIGHBOURS` links per vector, searched
+  keeping `HNSW_EF_SEARCH` candidates: ~2-4 ms, recall@10 0.998 at 100k on the
+  overlapping clusters, but 0.46 at 1M (0.60 with efSearch 512), for a build 3.7 times
+  as long as IVF's and ~9% more memory. FAISS adds to the graph incrementally but cannot
+  remove from it, so a deleted vector stays in the file as a tombstone: out of the id
+  maps, skipped by search (an ID selector), and dropped when the graph is built again,
+  once more than `HNSW_MAX_DELETED` of its vectors are tombstones.
+A generation's file says which index it is (FAISS records it), so old generations load as
+they were written; a writer converts to the wanted index when it saves, and `sanad index`
+rewrites an unchanged index whose type no longer matches the setting and size. Vectors
+are reconstructed from any of them (incremental indexing, `sanad store copy`).
+Single-query search runs on one OpenMP thread: FAISS gains nothing from more threads for
+one query, and with the machine busy a second thread made flat search ~3x slower
+(measured). Builds (IVF training and adding, HNSW) use the `threads` setting.
+
+Milvus is one external collection shared by all
 generations, so it follows different rules, chosen so that every generation on disk stays
 loadable and correct whatever happens to the writer:
 
@@ -39,8 +68,10 @@ server (or `milvus-lite server`) and must share the data folder (README, "Scalin
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import math
 import os
 import re
 import uuid
@@ -51,9 +82,10 @@ from typing import Any, Protocol
 
 import faiss
 import numpy as np
+from llama_index.core.bridge.pydantic import PrivateAttr
 from llama_index.core.schema import TextNode
-from llama_index.core.vector_stores.types import VectorStoreQuery
-from llama_index.vector_stores.faiss import FaissMapVectorStore
+from llama_index.core.vector_stores.types import VectorStoreQuery, VectorStoreQueryResult
+from llama_index.vector_stores.faiss import FaissMapVectorStore, FaissVectorStore
 
 from index.errors import IndexError_, IndexMismatchError
 
@@ -69,14 +101,24 @@ class StoreMismatchError(StoreError, IndexMismatchError):
     """The generation's vectors live somewhere else than the settings say."""
 
 
+FAISS_INDEXES = ("auto", "flat", "ivf", "hnsw")
+
+
 @dataclass(frozen=True)
 class StoreConfig:
-    """Which store, and how to reach Milvus (unused by FAISS)."""
+    """Which store, which FAISS index, and how to reach Milvus."""
 
     kind: str = "faiss"
     milvus_uri: str | None = None  # None: a Milvus Lite file, <data_dir>/milvus.db
     milvus_token: str | None = field(default=None, repr=False)
     milvus_collection: str = "sanad_chunks"
+    faiss_index: str = "auto"  # one of FAISS_INDEXES; auto: by corpus size (faiss_layout)
+    threads: int | None = None  # FAISS threads for building an index; None: all cores
+
+    def __post_init__(self) -> None:
+        if self.faiss_index not in FAISS_INDEXES:
+            raise ValueError(f"unknown FAISS index {self.faiss_index!r}; "
+                             f"available: {', '.join(FAISS_INDEXES)}")
 
     def milvus_uri_for(self, data_dir: Path) -> str:
         return self.milvus_uri or str(Path(data_dir) / "milvus.db")
@@ -101,6 +143,8 @@ class VectorStore(Protocol):
     def save(self, folder: Path) -> None: ...
     def check(self, chunk_ids: list[str]) -> str | None:
         """What is wrong between this store and the generation's chunk ids, or None."""
+    def outdated(self) -> str | None:
+        """Why the store should be written again although no chunk changed, or None."""
     def after_switch(self, store_folders: list[Path]) -> None:
         """Release what none of the generations on disk (their store folders) uses."""
 
@@ -116,18 +160,116 @@ def _nodes(ids: list[str], vectors: np.ndarray) -> list[TextNode]:
     return [TextNode(id_=i, text="", embedding=v.tolist()) for i, v in zip(ids, vectors)]
 
 
+# -- FAISS ---------------------------------------------------------------------------------
+
+FLAT_MAX_VECTORS = 100_000  # auto: flat up to this many vectors, IVF above (module docstring)
+HNSW_NEIGHBOURS = 32  # M: links per vector
+HNSW_EF_SEARCH = 256  # candidates a search keeps (bench/faiss_scale.py sweeps it)
+HNSW_MAX_DELETED = 0.1  # rebuild the graph at save once this share of its vectors is deleted
+IVF_TRAINING_PER_LIST = 50  # k-means sample per cell (FAISS asks for at least 39)
+IVF_RETRAIN_FACTOR = 4  # train again when the wanted number of cells is off by this much
+SEARCH_THREADS = 1
+COPY_BATCH = 50_000  # vectors moved at a time when the index type changes
+
+
+def faiss_layout(count: int, wanted: str = "auto") -> str:
+    """The FAISS index for `count` vectors: the one asked for, or by size when auto."""
+    if wanted != "auto":
+        return wanted
+    return "flat" if count <= FLAT_MAX_VECTORS else "ivf"
+
+
+def ivf_lists(count: int) -> int:
+    """IVF cells: a power of two near sqrt(count), with enough vectors to train each."""
+    near_sqrt = 2 ** round(math.log2(math.sqrt(max(count, 1))))
+    return max(1, min(near_sqrt, count // IVF_TRAINING_PER_LIST))
+
+
+def ivf_probes(lists: int) -> int:
+    """Cells a query scans: 1/8 of them (at least 8), so recall does not fall as n grows."""
+    return min(lists, max(8, lists // 8))
+
+
+@contextlib.contextmanager
+def omp_threads(count: int | None) -> Iterator[None]:
+    """FAISS's OpenMP threads for the calling thread (None: unchanged), restored after."""
+    before = faiss.omp_get_max_threads()
+    if count:
+        faiss.omp_set_num_threads(count)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
+
+
+def _new_index(layout: str, dim: int, count: int) -> faiss.Index:
+    """An empty index of `layout` for about `count` vectors; inner product throughout."""
+    if layout == "flat":
+        return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+    if layout == "hnsw":
+        return faiss.index_factory(dim, f"IDMap2,HNSW{HNSW_NEIGHBOURS}", faiss.METRIC_INNER_PRODUCT)
+    if layout == "ivf":
+        # No IDMap2 wrapper: it renumbers after a removal, which only flat storage does.
+        index = faiss.index_factory(dim, f"IVF{ivf_lists(count)},Flat", faiss.METRIC_INNER_PRODUCT)
+        index.set_direct_map_type(faiss.DirectMap.Hashtable)  # reconstruct and remove by id
+        return index
+    raise ValueError(f"unknown FAISS index {layout!r}; available: {', '.join(FAISS_INDEXES)}")
+
+
+def layout_of(index: faiss.Index) -> str:
+    if isinstance(index, faiss.IndexIVF):
+        return "ivf"
+    inner = faiss.downcast_index(index.index)
+    return "hnsw" if isinstance(inner, faiss.IndexHNSW) else "flat"
+
+
+def _tune_search(index: faiss.Index) -> None:
+    """Search parameters from the constants above, also for files written before a change."""
+    layout = layout_of(index)
+    if layout == "ivf":
+        index.nprobe = ivf_probes(index.nlist)
+    elif layout == "hnsw":
+        faiss.downcast_index(index.index).hnsw.efSearch = HNSW_EF_SEARCH
+
+
 class _IdMapStore(FaissMapVectorStore):
-    """llama-index's FAISS map store with two fixes we rely on.
+    """llama-index's FAISS map store with the changes we rely on.
 
     Upstream numbers new vectors by `ntotal`, which repeats an id still in use once a
-    vector has been deleted; and it adds one vector per FAISS call. We number from a
-    counter that only grows and add in one batch.
+    vector has been deleted; and it adds one vector per FAISS call. We number after the
+    highest id the index holds and add in one batch. Upstream accepts only IDMap
+    wrappers; we accept an IVF index too, which keeps the ids itself (and searches,
+    deletes and reconstructs by them), which is all the rest of this class relies on.
+    And FAISS cannot remove vectors from an HNSW graph: there a deleted vector stays in
+    the index as a tombstone, left out of the id maps and skipped by search, until the
+    graph is built again (`FaissStore.outdated`).
     """
+
+    _deleted: set[int] = PrivateAttr(default_factory=set)  # tombstones (HNSW)
+    _live_only: Any = PrivateAttr(default=None)  # search parameters skipping them
+
+    def __init__(self, faiss_index: faiss.Index):
+        if not isinstance(faiss_index, faiss.IndexIVF):
+            super().__init__(faiss_index=faiss_index)
+            return
+        FaissVectorStore.__init__(self, faiss_index=faiss_index)
+        self._node_id_to_faiss_id_map = {}
+        self._faiss_id_to_node_id_map = {}
+
+    @classmethod
+    def from_persist_path(cls, persist_path: str, fs: Any = None) -> _IdMapStore:
+        store = super().from_persist_path(persist_path, fs)
+        index = store._faiss_index
+        if layout_of(index) == "hnsw":  # tombstones: ids in the index but not in the maps
+            store._deleted = set(faiss.vector_to_array(index.id_map).tolist()).difference(
+                store._faiss_id_to_node_id_map)
+        return store
 
     def add(self, nodes: list, **add_kwargs) -> list[str]:
         if not nodes:
             return []
-        start = max(self._faiss_id_to_node_id_map, default=-1) + 1
+        start = max(max(self._faiss_id_to_node_id_map, default=-1),
+                    max(self._deleted, default=-1)) + 1
         faiss_ids = np.arange(start, start + len(nodes), dtype=np.int64)
         matrix = np.asarray([node.get_embedding() for node in nodes], dtype=np.float32)
         self._faiss_index.add_with_ids(matrix, faiss_ids)
@@ -136,48 +278,98 @@ class _IdMapStore(FaissMapVectorStore):
             self._faiss_id_to_node_id_map[fid] = node.id_
         return [node.id_ for node in nodes]
 
+    def replace_index(self, index: faiss.Index) -> None:
+        """Swap in an index holding the live vectors under the same FAISS ids."""
+        self._faiss_index = index
+        self._deleted, self._live_only = set(), None
+
+    def leave_as_tombstones(self, node_ids: list[str]) -> None:
+        """Drop ids from the maps only: their vectors stay, and search skips them."""
+        for node_id in node_ids:
+            faiss_id = self._node_id_to_faiss_id_map.pop(node_id, None)
+            if faiss_id is not None:
+                del self._faiss_id_to_node_id_map[faiss_id]
+                self._deleted.add(faiss_id)
+        self._live_only = None
+
+    def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
+        if not self._deleted:
+            return super().query(query, **kwargs)
+        if self._live_only is None:
+            skipped = faiss.IDSelectorBatch(np.fromiter(self._deleted, dtype=np.int64))
+            self._live_only = faiss.SearchParametersHNSW(
+                sel=faiss.IDSelectorNot(skipped), efSearch=HNSW_EF_SEARCH)
+            self._live_only.referenced_objects = [skipped]  # FAISS keeps a bare pointer
+        vector = np.asarray([query.query_embedding], dtype=np.float32)
+        scores, faiss_ids = self._faiss_index.search(vector, query.similarity_top_k,
+                                                     params=self._live_only)
+        hits = [(self._faiss_id_to_node_id_map[i], s)
+                for i, s in zip(faiss_ids[0].tolist(), scores[0].tolist()) if i >= 0]
+        return VectorStoreQueryResult(ids=[i for i, _ in hits], similarities=[s for _, s in hits])
+
 
 class FaissStore:
-    """Exact inner-product search (vectors are normalised: scores are cosines)."""
+    """FAISS inner-product search (vectors are normalised: scores are cosines).
+
+    The index type follows `config.faiss_index` and the corpus size (module docstring);
+    a store converts its index when it saves, so adds and deletes work on any type.
+    """
 
     kind = "faiss"
     INDEX_FILE = "vectors.faiss"
     IDS_FILE = "id_map.json"
 
-    def __init__(self, dim: int, inner: _IdMapStore | None = None):
+    def __init__(self, dim: int, inner: _IdMapStore | None = None,
+                 config: StoreConfig | None = None):
         self.dim = dim
-        self._store = inner or _IdMapStore(faiss_index=faiss.IndexIDMap2(faiss.IndexFlatIP(dim)))
+        self.config = config or StoreConfig()
+        self._store = inner or _IdMapStore(faiss_index=_new_index("flat", dim, 0))
+        _tune_search(self._index)
+
+    @property
+    def _index(self) -> faiss.Index:
+        return self._store._faiss_index
+
+    @property
+    def layout(self) -> str:
+        """The FAISS index this store holds now: flat, ivf or hnsw."""
+        return layout_of(self._index)
 
     @classmethod
     def create(cls, dim: int, config: StoreConfig | None = None, data_dir: Path | None = None,
                model_hash: str = "") -> FaissStore:
-        return cls(dim)
+        return cls(dim, config=config)
 
     def __len__(self) -> int:
-        return int(self._store._faiss_index.ntotal)
+        return int(self._index.ntotal) - len(self._store._deleted)
 
     def add(self, ids: list[str], vectors: np.ndarray) -> None:
         _check_batch(ids, vectors, self.dim)
-        self._store.add(_nodes(ids, vectors))
+        with omp_threads(self.config.threads):
+            self._store.add(_nodes(ids, vectors))
 
     def delete(self, ids: list[str]) -> None:
-        if ids:
+        if not ids:
+            return
+        if self.layout == "hnsw":  # FAISS cannot remove from the graph
+            self._store.leave_as_tombstones(list(ids))
+        else:
             self._store.delete_nodes(node_ids=list(ids))
 
     def search(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
         if len(self) == 0 or k <= 0:
             return []
-        result = self._store.query(VectorStoreQuery(
-            query_embedding=np.asarray(vector, dtype=np.float32).tolist(),
-            similarity_top_k=min(k, len(self)),
-        ))
+        query = VectorStoreQuery(query_embedding=np.asarray(vector, dtype=np.float32).tolist(),
+                                 similarity_top_k=min(k, len(self)))
+        with omp_threads(SEARCH_THREADS):
+            result = self._store.query(query)
         return [(i, float(s)) for i, s in zip(result.ids, result.similarities)]
 
     def vectors(self, ids: list[str]) -> np.ndarray:
-        index = self._store._faiss_index
         fmap = self._store._node_id_to_faiss_id_map
-        return np.stack([index.reconstruct(fmap[i]) for i in ids]) if ids else np.zeros(
-            (0, self.dim), dtype=np.float32)
+        if not ids:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return self._index.reconstruct_batch(np.array([fmap[i] for i in ids], dtype=np.int64))
 
     def ids(self) -> list[str]:
         return list(self._store._node_id_to_faiss_id_map)
@@ -187,13 +379,49 @@ class FaissStore:
             return f"{len(self)} vectors, {len(chunk_ids)} chunks"
         return None
 
+    def wanted_layout(self) -> str:
+        return faiss_layout(len(self), self.config.faiss_index)
+
+    def outdated(self) -> str | None:
+        """Why the index should be written again although nothing changed, or None."""
+        wanted, layout = self.wanted_layout(), self.layout
+        if wanted != layout:
+            return f"the FAISS index is {layout}, {len(self)} vectors want {wanted}"
+        if layout == "ivf":
+            lists, trained = ivf_lists(len(self)), self._index.nlist
+            if max(lists, trained) >= IVF_RETRAIN_FACTOR * min(lists, trained):
+                return f"the IVF index has {trained} cells, {len(self)} vectors want {lists}"
+        deleted = len(self._store._deleted)
+        if deleted > HNSW_MAX_DELETED * self._index.ntotal:
+            return f"{deleted} of the HNSW graph's {self._index.ntotal} vectors are deleted"
+        return None
+
     def save(self, folder: Path) -> None:
+        if self.outdated():
+            self._convert(self.wanted_layout())
         folder.mkdir(parents=True, exist_ok=True)
         # llama-index's persist writes the FAISS file and the id map beside it.
         self._store.persist(persist_path=str(folder / self.INDEX_FILE))
         written = folder / "id_map.json"
         if written.name != self.IDS_FILE:
             os.replace(written, folder / self.IDS_FILE)
+
+    def _convert(self, layout: str) -> None:
+        """Move every live vector, under its FAISS id, into a new index of `layout`.
+
+        Memory: the old and the new index are both held until the copy ends (twice the
+        vectors, briefly, in the writer only).
+        """
+        faiss_ids = np.fromiter(self._store._faiss_id_to_node_id_map, dtype=np.int64)
+        target = _new_index(layout, self.dim, len(faiss_ids))
+        with omp_threads(self.config.threads):
+            if layout == "ivf":
+                target.train(self._index.reconstruct_batch(_training_sample(faiss_ids, target.nlist)))
+            for start in range(0, len(faiss_ids), COPY_BATCH):
+                batch = faiss_ids[start:start + COPY_BATCH]
+                target.add_with_ids(self._index.reconstruct_batch(batch), batch)
+        _tune_search(target)
+        self._store.replace_index(target)
 
     def after_switch(self, store_folders: list[Path]) -> None:
         """Nothing to release: each generation's vectors are files in its own folder."""
@@ -205,7 +433,14 @@ class FaissStore:
         if inner._faiss_index.d != dim:
             raise ValueError(f"FAISS index in {folder} has dimension {inner._faiss_index.d}, "
                              f"expected {dim}")
-        return cls(dim, inner)
+        return cls(dim, inner, config)
+
+
+def _training_sample(faiss_ids: np.ndarray, lists: int) -> np.ndarray:
+    """FAISS ids of a fixed-seed sample to train `lists` k-means cells on."""
+    size = min(len(faiss_ids), lists * IVF_TRAINING_PER_LIST)
+    picks = np.random.default_rng(0).choice(len(faiss_ids), size, replace=False)
+    return np.sort(faiss_ids[picks])
 
 
 def index_id(data_dir: Path, create: bool) -> str | None:
@@ -342,6 +577,9 @@ class MilvusStore:
                              f"{self.collection!r} (e.g. {missing[0]}); the index changed under "
                              "this reader, ask again")
         return np.asarray([found[i] for i in ids], dtype=np.float32)
+
+    def outdated(self) -> str | None:
+        return None  # the collection's index is Milvus's own business (always FLAT)
 
     def check(self, chunk_ids: list[str]) -> str | None:
         missing = len(chunk_ids) - len(self._present(chunk_ids))
