@@ -40,6 +40,8 @@ LONG_SENTENCE_WORDS = 20  # sentences this long are also scored clause by clause
 # "Here is the translation:" and the like, which small models put before the text.
 _PREAMBLE = re.compile(r"^\s*(here is|here's)[^:\n]*:\s*", re.IGNORECASE)
 _FENCE = re.compile(r"<<<\w+|\w+>>>")
+# "Note: the original uses square brackets…": the small model's comments after a translation.
+_AFTERWORD = re.compile(r"\n\s*\(?(note|notes|translator's note)\b.*", re.IGNORECASE | re.DOTALL)
 # Capitalised words after the first of a sentence: names, in a Latin-script translation.
 _NAME = re.compile(r"(?<=[a-z,;] )[A-Z][\w'’-]+(?: [A-Z][\w'’-]+)*")
 
@@ -380,7 +382,7 @@ class AnswerService:
         for delta in self.backend.stream(messages):
             pieces.append(delta)
             yield Token(delta, part="translation")
-        translation = _FENCE.sub("", _PREAMBLE.sub("", "".join(pieces)))
+        translation = _AFTERWORD.sub("", _FENCE.sub("", _PREAMBLE.sub("", "".join(pieces))))
         translation = translation.strip().strip('"“”').strip()
         if translation and script_of(translation) != script_of(text):
             label = prompts.message("translation_label", target)

@@ -216,7 +216,7 @@ def test_cross_language_local_leads_with_evidence_and_labels_translation(searche
     def respond(prompt):
         if "You translate text" in prompt:
             return ("Here is the translation: Mexico called for 20 billion dollars in aid [1]. "
-                    "It was announced by Pedro Gomez [1].")
+                    "It was announced by Pedro Gomez [1].\n\nNote: I kept the brackets.")
         return f"دعا الرئيس المكسيكي إلى توزيع 20 مليار دولار كمساعدات {cite(prompt, '20 مليار')}."
 
     question = "Mexican president called for billion aid, Venezuela sanctions?"
