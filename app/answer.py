@@ -296,9 +296,8 @@ class AnswerService:
             text = "".join(pieces).strip()
         timings["first_token_ms"] = first_token if first_token is not None else _ms(started)
 
-        if (NOT_FOUND in text or not text) and (
-                result.yes_no or evidence[0].score >= self._threshold(lang) + self.settings.
-                quote_margin):
+        confident = evidence[0].score >= self._threshold(lang) + self.settings.quote_margin
+        if (NOT_FOUND in text or not text) and (result.yes_no or confident):
             # The small model answers NOT_FOUND to yes/no questions whose evidence plainly
             # settles them ("no big announcements are expected"), and to questions whose
             # evidence scores far above the refusal threshold (mostly English questions
