@@ -25,7 +25,7 @@ _ARABIC = str.maketrans({
     **{c: "" for c in "اأإآءئؤويىةع"},
 })
 # Latin spellings to the same alphabet, longest first; vowels, w and y are dropped.
-_LATIN_RULES = [(r"sh|ch|sch", "s"), (r"kh|ck|qu|q", "k"), (r"th", "t"), (r"ph|v", "f"),
+_LATIN_RULES = [(r"sch|sh|ch", "s"), (r"kh|ck|qu|q", "k"), (r"th", "t"), (r"ph|v", "f"),
                 (r"gh", "g"), (r"x", "ks"), (r"c(?=[eiy])", "s"), (r"c", "k"), (r"p", "b"),
                 (r"g(?=[eiy])", "j"), (r"[aeiouyw'’-]", "")]
 _ARABIC_ARTICLE = re.compile(r"^(?:وال|بال|فال|لل|ال)")
