@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from app.language import is_yes_no_question
+from app.language import VERDICT_WORDS, is_yes_no_question
 from index.chunking import sentence_spans
 from index.search import lexical_tokens
 from index.textnorm import STOPWORDS, normalize, script_of
@@ -25,7 +25,7 @@ MONTHS = {
     "october": "أكتوبر", "november": "نوفمبر", "december": "ديسمبر",
 }
 # Each month in every form we accept for it, normalised.
-_YES_WORDS = set(lexical_tokens("نعم بلى yes no"))
+_VERDICT_TOKENS = set(lexical_tokens(" ".join(VERDICT_WORDS)))
 _MONTH_FORMS = [{en, normalize(ar)} for en, ar in MONTHS.items()]
 MIN_SUPPORT = 0.5
 
@@ -76,7 +76,7 @@ def _content_words(text: str) -> list[str]:
 
 def _restates(sentence: str, question: str) -> bool:
     """Whether every content word of `sentence` is in `question` (an answer adding nothing)."""
-    words = set(_content_words(sentence)) - _YES_WORDS
+    words = set(_content_words(sentence)) - _VERDICT_TOKENS
     return words <= set(_content_words(question))
 
 

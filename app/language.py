@@ -66,6 +66,7 @@ _NEGATIONS = {"not", "no", "never", "none", "nor", "cannot", "nothing", "neither
               "فلا", "فلن", "فلم"}
 _YES = {"yes", "نعم", "بلي"}
 _NO = {"no", "كلا", "لا"}
+VERDICT_WORDS = _YES | _NO  # normalised: the words a yes/no answer opens with
 
 
 def negations(text: str) -> int:
