@@ -141,10 +141,6 @@ def _print_result(result, streamed: bool = False) -> None:
                     else "\nClosest passages:")
 
 
-def _backend_settings(backend: str | None, store: str | None = None) -> Settings:
-    return _settings(llm_backend=backend, store=store)
-
-
 BackendOption = Annotated[str | None, typer.Option(
     "--backend", "-b", help="auto | local | openai | ollama | extractive")]
 TopK = Annotated[int | None, typer.Option("-k", "--top-k", min=1, max=50)]
@@ -165,7 +161,7 @@ def ask_command(
     from app.llm import LLMUnavailable
     from app.service import SanadService
 
-    service = SanadService(_backend_settings(backend, store))
+    service = SanadService(_settings(llm_backend=backend, store=store))
     try:
         if passages_only:
             passages = service.retrieve(question, k)
@@ -190,7 +186,7 @@ def chat_command(backend: BackendOption = None, k: TopK = None, store: StoreOpti
     from app.llm import LLMUnavailable
     from app.service import SanadService
 
-    service = SanadService(_backend_settings(backend, store))
+    service = SanadService(_settings(llm_backend=backend, store=store))
     try:
         service.searcher()
         answers = service.answers
@@ -239,7 +235,7 @@ def serve_command(
     """Serve the web chat at /, the API (/api, /v1, docs at /docs) and the widget."""
     from app.web.server import serve
 
-    serve(_backend_settings(backend, store), host, port)
+    serve(_settings(llm_backend=backend, store=store), host, port)
 
 
 def _print_metrics(metrics: dict[str, dict], title: str) -> None:
@@ -309,7 +305,7 @@ def eval_command(
             _fail(str(exc))
         _print_comparison(*paths)
         return
-    settings = _backend_settings(backend)
+    settings = _settings(llm_backend=backend)
     try:
         data = evaluation.load_dataset(dataset)
         run = evaluation.evaluate(settings, data, limit=limit, run_id=run_id,
