@@ -133,7 +133,7 @@ class AnswerService:
         transcript = "\n".join(f"User: {t.question[:500]}\nAssistant: {t.answer[:500]}"
                                for t in history)
         rewritten = self.backend.complete([ChatMessage(role="user", content=prompts.render(
-            "condense", history=transcript, question=question))])
+            "condense", history=transcript, question=question))], side=True)
         rewritten = rewritten.strip().strip('"“”').splitlines()[0].strip() if rewritten else ""
         # A rewrite in another language, or one that is not a question (the small model
         # sometimes answers instead, and wrongly), is not used.
@@ -378,7 +378,7 @@ class AnswerService:
             ChatMessage(role="user", content=prompts.render("translate_user", text=text)),
         ]
         pieces = []
-        for delta in self.backend.stream(messages):
+        for delta in self.backend.stream(messages, side=True):
             pieces.append(delta)
             yield Token(delta, part="translation")
         translation = _AFTERWORD.sub("", _FENCE.sub("", _PREAMBLE.sub("", "".join(pieces))))

@@ -33,12 +33,17 @@ class Backend:
     name: str
     llm: LLM | None  # None for extractive
     notice: str = ""
+    # For side calls (condensing a follow-up, translating an answer): the local backend
+    # gives them a llama.cpp context of their own, so that the answer context keeps its
+    # evaluated system prompt (llama.cpp reuses only the previous prompt's prefix).
+    side_llm: LLM | None = None
 
-    def stream(self, messages: Sequence[ChatMessage]) -> Iterator[str]:
+    def stream(self, messages: Sequence[ChatMessage], side: bool = False) -> Iterator[str]:
         """Text deltas of the model's reply; connection problems become LLMUnavailable."""
-        assert self.llm is not None
+        llm = (self.side_llm or self.llm) if side else self.llm
+        assert llm is not None
         try:
-            for chunk in self.llm.stream_chat(list(messages)):
+            for chunk in llm.stream_chat(list(messages)):
                 if chunk.delta:
                     yield chunk.delta
         except LLMUnavailable:
@@ -50,8 +55,8 @@ class Backend:
                                      "SANAD_LLM_BACKEND=extractive") from exc
             raise
 
-    def complete(self, messages: Sequence[ChatMessage]) -> str:
-        return "".join(self.stream(messages)).strip()
+    def complete(self, messages: Sequence[ChatMessage], side: bool = False) -> str:
+        return "".join(self.stream(messages, side)).strip()
 
 
 def _looks_like_connection_error(exc: BaseException) -> bool:
@@ -124,7 +129,8 @@ def make_backend(settings: Settings) -> Backend:
         ok, why = local_available(settings)
         if not ok:
             raise LLMUnavailable(f"local backend unavailable: {why}")
-        return Backend("local", _make_local(settings), notice)
+        # Two contexts over one memory-mapped model file: the weights are shared.
+        return Backend("local", _make_local(settings), notice, side_llm=_make_local(settings))
     if name == "openai":
         base = settings.llm_base_url or "http://127.0.0.1:8000/v1"
         _check_reachable(base)

@@ -5,8 +5,12 @@ answerable ones, in their standalone form, English and Arabic) one after another
 `SanadService.answer_stream`, the path `sanad ask` and `sanad chat` take. The timings are the
 service's own (retrieval, first streamed token, total; the ones `sanad eval` reports),
 summarised with the eval's own latency_metrics. One question is asked first, uncounted, so
-that loading the model's pages is not charged to question 1. Refused questions never reach
-the LLM and are left out of the figures (their count is printed).
+that loading the model's pages is not charged to question 1. The English questions are asked
+first, then the Arabic ones: an English question and its Arabic twin share their evidence,
+and asked one after the other the second would reuse the first's evaluated prompt, which
+different users' questions do not (only the system prompt's evaluation carries over).
+Refused questions never reach the LLM and are left out of the figures (their count is
+printed).
 
     python bench/answer_latency.py [--threads 1] [--limit 10] [--backend local]
 """
@@ -61,7 +65,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for the models")
     parser.add_argument("--limit", type=int, default=None, help="ask only the first N questions")
     args = parser.parse_args()
-    questions = seed_questions()[: args.limit]
+    questions = sorted(seed_questions()[: args.limit], key=lambda q: q["lang"] != "en")
     print(machine_load())
     with tempfile.TemporaryDirectory(prefix="sanad-latency-") as tmp:
         service = SanadService(Settings(data_dir=Path(tmp) / "data", llm_backend=args.backend,
