@@ -311,12 +311,15 @@ class AnswerService:
             return
         numbered = {p.n: p.text for p in evidence}
         evidence_first = cross and policy == "evidence_first"
+        copy_only = self._copy_only()
         checked = check_answer(text, numbered, standalone,
                                required_script=script_of(evidence[0].text) if evidence_first
-                               else None)
+                               else None, copy_only=copy_only)
         result.removed_markers = checked.removed_markers
-        result.dropped = [{"text": s.text, "citations": s.citations, "problems": s.problems}
-                          for s in checked.dropped]
+        result.dropped = [{"text": s.text, "citations": s.citations,
+                           "problems": s.problems or [s.not_copied]} for s in checked.dropped]
+        if any(s.quoted_for for s in checked.kept):
+            result.mode += ", quoted where the model paraphrased"
         result.corrected_citations = sum(s.corrected_from is not None for s in checked.kept)
         kept = checked.kept
         if not kept:
@@ -336,6 +339,13 @@ class AnswerService:
         timings["total_ms"] = _ms(started)
         result.timings = timings
         yield result
+
+    def _copy_only(self) -> bool:
+        """Whether answer sentences must be the cited passages' own words (see citations)."""
+        check = self.settings.answer_check
+        if check == "auto":
+            return self.backend.llm is not None and self.backend.name not in STRONG_BACKENDS
+        return check == "copy"
 
     def _answer_messages(self, question: str, evidence: list[Passage], lang: str
                          ) -> list[ChatMessage]:
@@ -365,7 +375,7 @@ class AnswerService:
                                    "problems": [f"yes/no answer {problem}"]})
             result.sentences = []
             return f"{prompts.message('articles_say', lang)} {quote}"
-        if basis.text in result.answer:
+        if basis.text.rstrip().rstrip(".!?؟؛…") in result.answer:  # the answer quotes it already
             return result.answer
         return f"{result.answer}\n{prompts.message('yesno_basis', lang)} {quote}"
 

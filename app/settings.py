@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     # articles gets the answer in the articles' language plus a labelled machine translation;
     # direct: answer in the question's language; auto: direct only for openai/ollama.
     cross_language: Literal["auto", "evidence_first", "direct"] = "auto"
+    # copy: an answer sentence must be its cited passage's own words (in at most two
+    # pieces) or that passage is quoted instead; support: at least half its words are in
+    # the cited passage. auto: copy for the small local model, support for openai/ollama.
+    answer_check: Literal["auto", "copy", "support"] = "auto"
     evidence_sentences: int = Field(3, ge=1, le=10)
     history_turns: int = Field(3, ge=0, le=20)
     max_question_chars: int = Field(2000, ge=10)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from app.answer import AnswerError, AnswerResult, AnswerService, Token, Turn
+from app.citations import copy_problem
 from app.llm import Backend, LLMUnavailable, make_backend
 from app.settings import Settings
 from index.pipeline import IndexConfig, index_paths
@@ -26,6 +27,8 @@ def searcher(corpus, tmp_path, fake_embedder) -> Searcher:
 
 
 def service(searcher, respond=None, backend="local", **settings) -> AnswerService:
+    # The general checks are tested with "support"; the copy check has its own tests.
+    settings.setdefault("answer_check", "support")
     settings = Settings(data_dir=searcher.data.folder, refuse_below_en=-1, refuse_below_ar=-1,
                         **settings)
     llm = FakeLLM(respond) if respond else None
@@ -313,3 +316,99 @@ def test_a_yes_no_question_the_model_cannot_settle_gets_its_evidence_quoted(sear
     # nothing but the article's own sentences
     assert result.sentences and all(any(s.text.rstrip("?!.") in p.text for p in result.passages)
                                     for s in result.sentences)
+    # the quoted basis is not repeated under a "Basis:" line
+    assert result.answer.count(result.sentences[0].text.rstrip("?!.")) == 1
+
+
+# -- copy check (answer_check="copy", the default for the small local model) ---------------
+
+DANUBE = "How many countries does the Danube flow through?"
+
+
+def copying(searcher, respond) -> AnswerService:
+    return service(searcher, respond, answer_check="auto")  # auto: copy for "local"
+
+
+def test_a_copied_answer_stands_as_the_model_wrote_it(searcher):
+    svc = copying(searcher, lambda p: f"It flows through ten countries {cite(p, 'Danube')}.")
+    result = svc.answer(DANUBE)
+    assert [s.text for s in result.sentences] == ["It flows through ten countries."]
+    assert "paraphrased" not in result.mode and not result.dropped
+
+
+def test_a_misreading_made_of_the_sources_words_is_replaced_by_the_quoted_passage(searcher):
+    # Every word is in the passage, in the wrong order: three pieces.
+    svc = copying(searcher, lambda p: f"Ten countries flows through the Danube {cite(p, 'Danube')}.")
+    result = svc.answer(DANUBE)
+    assert "Ten countries flows" not in result.answer
+    assert "The Danube flows through ten countries" in result.answer
+    assert "quoted where the model paraphrased" in result.mode
+    assert result.dropped[0]["text"] == "Ten countries flows through the Danube."
+    assert "3 pieces" in result.dropped[0]["problems"][0]
+    assert all(s.support == 1.0 for s in result.sentences)
+
+
+def test_an_added_word_is_not_a_copy(searcher):
+    svc = copying(searcher, lambda p: f"The Danube flows quickly through ten countries "
+                                      f"{cite(p, 'Danube')}.")
+    result = svc.answer(DANUBE)
+    assert "quickly" not in result.answer and "quickly" in result.dropped[0]["problems"][0]
+
+
+def test_strong_backends_may_paraphrase(searcher):
+    svc = service(searcher, lambda p: f"Ten countries flows through the Danube {cite(p, 'Danube')}.",
+                  backend="openai", answer_check="auto")
+    assert "Ten countries flows" in svc.answer(DANUBE).answer
+
+
+SEED_SENTENCE = ("يجتمع مسؤولون من الولايات المتحدة والمكسيك في واشنطن يوم الجمعة لمناقشة سبل ردع "
+                 "الهجرة غير الشرعية مع تزايد الضغوط على إدارة بايدن لمعالجة القضية قبل "
+                 "الانتخابات الرئاسية في نوفمبر.")
+
+
+@pytest.mark.parametrize("answer, ok", [
+    # the local model's real answers (eval/reports/baseline-local, seed-007-ar and others)
+    ("قبل يوم الجمعة، عندما يجتمع مسؤولون من الولايات المتحدة والمكسيك في واشنطن، تزايد "
+     "الضغوط على إدارة بايدن لمعالجة قضية الهجرة غير الشرعية.", False),
+    ("قبل الانتخابات الرئاسية في نوفمبر.", True),
+    ("نعم، يجتمع مسؤولون من الولايات المتحدة والمكسيك في واشنطن يوم الجمعة.", True),
+    ("وتزايد الضغوط على إدارة بايدن.", True),  # a prefixed "and" is not a new word
+    ("المتحدثين في المفاوضات قالوا إن المسؤولين يجتمعون يوم الجمعة.", False),
+])
+def test_copy_check_on_the_seed(answer, ok):
+    question = "قبل أي حدث تتزايد الضغوط على إدارة بايدن لمعالجة قضية الهجرة غير الشرعية؟"
+    assert (copy_problem(answer, SEED_SENTENCE, question) == "") is ok
+
+
+def test_question_words_are_no_support():
+    # seed-017-ar: "the reason for that" from the question, joined to a clause about
+    # something else; every run is a copy, but "السبب" is not in the cited sentence.
+    cited = ("ومن بين أولويات المكسيك إقناع الولايات المتحدة بالموافقة على تخصيص مبالغ كبيرة "
+             "لمكافحة الهجرة من خلال “معالجة الأسباب الجذرية”، أي الفساد السياسي والعنف والفقر "
+             "في دول نصف الكرة الغربي.")
+    answer = "السبب في ذلك هو الفساد السياسي والعنف والفقر في دول نصف الكرة الغربي."
+    assert "السبب" in copy_problem(answer, cited, "وما السبب في ذلك؟")
+    assert copy_problem("الفساد السياسي والعنف والفقر في دول نصف الكرة الغربي.", cited,
+                        "وما المقصود بالأسباب الجذرية؟") == ""
+
+
+def test_side_calls_keep_out_of_the_answer_context(searcher):
+    """Condensing and translating go to the side context, so the answer context's last
+    prompt (whose prefix llama.cpp reuses) is always an answer prompt."""
+    def answer(prompt):
+        return f"دعا الرئيس المكسيكي الولايات المتحدة إلى توزيع 20 مليار دولار {cite(prompt, '20 مليار')}."
+
+    def side(prompt):
+        if "Standalone question" in prompt:
+            return "Mexican president called for billion aid, Venezuela sanctions?"
+        return "The Mexican president called for 20 billion dollars [1]."
+
+    main_llm, side_llm = FakeLLM(answer), FakeLLM(side)
+    settings = Settings(data_dir=searcher.data.folder, refuse_below_en=-1, refuse_below_ar=-1)
+    svc = AnswerService(settings, lambda: searcher, Backend("local", main_llm, side_llm=side_llm))
+    result = svc.answer("And Venezuela sanctions?", [Turn("Mexican president called for aid?",
+                                                          "He called for aid [1].")])
+    assert result.translation and "20 billion" in result.translation["text"]
+    assert main_llm.prompts and all("You answer questions" in p for p in main_llm.prompts)
+    assert len(side_llm.prompts) == 2  # the condense call and the translation
+    assert not any("You answer questions" in p for p in side_llm.prompts)
