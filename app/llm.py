@@ -129,8 +129,8 @@ def make_backend(settings: Settings) -> Backend:
         ok, why = local_available(settings)
         if not ok:
             raise LLMUnavailable(f"local backend unavailable: {why}")
-        # Two contexts over one memory-mapped model file: the weights are shared.
-        return Backend("local", _make_local(settings), notice, side_llm=_make_local(settings))
+        side = _make_local(settings) if settings.llm_side_context else None
+        return Backend("local", _make_local(settings), notice, side_llm=side)
     if name == "openai":
         base = settings.llm_base_url or "http://127.0.0.1:8000/v1"
         _check_reachable(base)

@@ -3,6 +3,7 @@
 import pytest
 
 from app.answer import Turn
+from app.llm import make_backend
 from app.service import SanadService
 from app.settings import Settings
 from index.sources import read_article
@@ -103,3 +104,19 @@ def test_instructions_inside_articles_do_not_change_answers(injected, question, 
     assert not result.refused and fact in shown, shown
     cited = {result.passages[n - 1].article_id for s in result.sentences for n in s.citations}
     assert cited == {SEED.stem}, shown
+
+
+def test_side_calls_get_their_own_llama_context_unless_switched_off(sanad, tmp_path):
+    backend = sanad.answers.backend
+    assert backend.side_llm is not None and backend.side_llm is not backend.llm
+    sanad.answer("What did Mexico request?")  # an answer, then its translation
+
+    def last_prompt(llm) -> str:
+        model = llm._model
+        return model.detokenize(model._input_ids[: model.n_tokens].tolist()).decode()
+
+    assert "You answer questions" in last_prompt(backend.llm)  # its prefix is kept
+    assert "You translate" in last_prompt(backend.side_llm)
+    single = make_backend(Settings(data_dir=tmp_path, llm_backend="local",
+                                   llm_side_context=False))
+    assert single.side_llm is None
