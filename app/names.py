@@ -36,7 +36,9 @@ Secretary State Department Homeland Security President Vice Minister Ministry Fo
 Interior Defense Congress Senate Republican Republicans Democrat Democrats Democratic
 Administration Government Latin Central South North Western Eastern Hemisphere Middle East
 Europe European Union Nations Arab Muslim Mr Mrs Ms Dr Monday Tuesday Wednesday Thursday Friday
-Saturday Sunday News Caribbean Gulf Sea Ocean Border Patrol Immigration Customs""".split()}
+Saturday Sunday News Caribbean Gulf Sea Ocean Border Patrol Immigration Customs Assistant
+Adviser Advisor Deputy Chief Officer Official Officials Spokesman Spokesperson Council National
+General Attorney Agency Committee Commission Prime Governor Mayor Ambassador Embassy""".split()}
 COMMON |= {month.lower() for month in MONTHS}
 
 
