@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
@@ -31,8 +30,9 @@ from app.llm import STRONG_BACKENDS, Backend
 from app.names import names_not_in_source
 from app.settings import Settings
 from index.chunking import clause_spans, sentence_spans
-from index.embedding import embed_documents, embed_query
+from index.embedding import embed_documents, embed_query, identity
 from index.search import Passage, Searcher, lexical_tokens
+from index.sentence_cache import SentenceVectors
 from index.textnorm import STOPWORDS, script_of, tokens
 
 NOT_FOUND = "NOT_FOUND"
@@ -119,8 +119,8 @@ class AnswerService:
         self.settings = settings
         self._searcher = searcher_factory
         self.backend = backend
-        self._sentence_vectors: OrderedDict[tuple, np.ndarray] = OrderedDict()
-        self._cache_lock = threading.Lock()
+        self._sentences: SentenceVectors | None = None
+        self._sentences_lock = threading.Lock()
 
     # -- retrieval and evidence -------------------------------------------------------
     def condense(self, question: str, history: list[Turn]) -> str:
@@ -147,20 +147,26 @@ class AnswerService:
             return question
         return rewritten
 
+    def _sentence_cache(self, searcher: Searcher) -> SentenceVectors:
+        model = identity(searcher.embed_model)
+        with self._sentences_lock:
+            if self._sentences is None or self._sentences.model_hash != model.hash:
+                self._sentences = SentenceVectors(self.settings.data_dir, model.hash, model.dim)
+            return self._sentences
+
     def _embed_sentences(self, searcher: Searcher, spans: list[tuple]) -> np.ndarray:
-        """Vectors of (article_id, sha256, start, end) sentences, cached across questions."""
-        with self._cache_lock:
-            missing = [s for s in spans if s not in self._sentence_vectors]
+        """Vectors of (article_id, sha256, start, end) sentences, cached on disk."""
+        cache = self._sentence_cache(searcher)
+        keys = [(sha, start, end) for _, sha, start, end in spans]
+        found = cache.get(keys)
+        missing = list({k: span for k, span in zip(keys, spans) if k not in found}.items())
         if missing:
-            texts = [searcher.data.articles[a].text[start:end] for a, _, start, end in missing]
+            texts = [searcher.data.articles[a].text[start:end] for _, (a, _, start, end) in missing]
             vectors = embed_documents(searcher.embed_model, texts, False)
-            with self._cache_lock:
-                for span, vec in zip(missing, vectors):
-                    self._sentence_vectors[span] = vec
-                while len(self._sentence_vectors) > 20000:
-                    self._sentence_vectors.popitem(last=False)
-        with self._cache_lock:
-            return np.stack([self._sentence_vectors[s] for s in spans])
+            new = {key: vector for (key, _), vector in zip(missing, vectors)}
+            cache.put(new)
+            found.update(new)
+        return np.stack([found[k] for k in keys])
 
     def prepare_context(self, question: str, k: int | None = None
                         ) -> tuple[list[Passage], list[Passage]]:

@@ -1,0 +1,49 @@
+"""Sentence vectors for evidence ranking, cached in SQLite in the data folder."""
+
+import numpy as np
+
+from app.answer import AnswerService
+from app.llm import Backend
+from app.settings import Settings
+from index.pipeline import IndexConfig, index_paths
+from index.search import Searcher
+from index.sentence_cache import FILE_NAME, SentenceVectors
+from index.storage import load_index
+
+
+def test_vectors_survive_a_new_instance_and_stay_with_their_model(tmp_path):
+    vector = np.arange(4, dtype=np.float32)
+    SentenceVectors(tmp_path, "model-a", 4).put({("sha", 0, 10): vector})
+    again = SentenceVectors(tmp_path, "model-a", 4)
+    assert again.persistent
+    assert np.array_equal(again.get([("sha", 0, 10)])[("sha", 0, 10)], vector)
+    assert SentenceVectors(tmp_path, "model-b", 4).get([("sha", 0, 10)]) == {}
+    # another dimension under the same name (a corrupt row) is not returned
+    assert SentenceVectors(tmp_path, "model-a", 8).get([("sha", 0, 10)]) == {}
+
+
+def test_an_unopenable_file_keeps_the_cache_in_memory(tmp_path):
+    (tmp_path / FILE_NAME).mkdir()  # a folder where the database file should be
+    cache = SentenceVectors(tmp_path, "m", 2)
+    assert not cache.persistent
+    cache.put({("s", 0, 1): np.ones(2, dtype=np.float32)})
+    assert ("s", 0, 1) in cache.get([("s", 0, 1)])
+
+
+def test_a_second_service_reuses_the_sentence_vectors_of_the_first(corpus, tmp_path,
+                                                                     fake_embedder):
+    data = tmp_path / "data"
+    index_paths([corpus], IndexConfig(data_dir=data), fake_embedder, progress=False,
+                log=lambda m: None)
+    searcher = Searcher(load_index(data), fake_embedder)
+
+    def service() -> AnswerService:
+        return AnswerService(Settings(data_dir=data), lambda: searcher,
+                             Backend("extractive", None))
+
+    first = service().prepare_context("Where does the Rhine start?")[1]
+    embedded = fake_embedder.embedded
+    second = service().prepare_context("Where does the Rhine start?")[1]
+    assert fake_embedder.embedded == embedded  # nothing embedded again
+    assert [(p.text, p.score) for p in first] == [(p.text, p.score) for p in second]
+    assert (data / FILE_NAME).exists()
