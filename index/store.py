@@ -8,8 +8,9 @@ FAISS keeps its vectors as files inside each generation folder, so a generation 
 complete and immutable on its own. Which FAISS index it writes depends on the corpus size
 (`faiss_layout`; setting `faiss_index`, default auto; measured with bench/faiss_scale.py):
 
-- flat (auto up to `FLAT_MAX_VECTORS`): exact search, scanning every vector. One query
-  costs ~0.2-0.3 ms per 1,000 vectors on one core: ~25 ms at 100k, 210-250 ms at 1M.
+- flat (auto up to `FLAT_MAX_VECTORS`, 20k): exact search, scanning every vector. One
+  query costs ~0.2-0.3 ms per 1,000 vectors on one core: ~6 ms at 20k, ~25-30 ms at
+  100k, 210-250 ms at 1M.
 - ivf (auto above that): an inverted file of `ivf_lists(n)` k-means cells (~sqrt(n),
   1,024 at 1M) holding the full vectors (memory as flat; IVF deletes and reconstructs by
   id itself, so incremental indexing works on it as on flat), plus a fast-scan copy
@@ -20,15 +21,15 @@ complete and immutable on its own. Which FAISS index it writes depends on the co
   bench/synthetic.py at 1M: recall@10 0.98 in ~6 ms on one core, where scanning the full
   vectors of the same cells took ~110 ms (and of 1/8 of them, the old setting, ~70 ms
   for 0.90). It is trained (k-means on a sample; the codes' PQ on the same sample) and
-  filled when a generation is saved, ~2.5 min at 1M, and trained again when the corpus
-  has grown or shrunk 16-fold. Deletes leave a deleted vector's code in the copy (FAISS
-  1.15 loses vectors added to a fast-scan cell after a removal from it); search drops
-  such codes, and the copy is rebuilt at save once a tenth of it is stale. An IVF file
+  filled when a generation is saved (the whole 1M build took ~4 min), and trained again
+  when the corpus has grown or shrunk 16-fold. Deletes leave a deleted vector's code in
+  the copy (FAISS 1.15 loses vectors added to a fast-scan cell after a removal from
+  it); search drops such codes, and the copy is rebuilt at save once a tenth is stale. An IVF file
   written before the codes existed loads and searches its full vectors (1/8 of the
   cells) until its next save adds them (`outdated` says so to `sanad index`).
 - hnsw (only when asked for): a graph of `HNSW_NEIGHBOURS` links per vector, searched
   keeping `HNSW_EF_SEARCH` candidates: ~2-4 ms, recall@10 0.998 at 100k on the
-  overlapping clusters, but 0.46 at 1M (0.60 with efSearch 512), for a build 3.7 times
+  overlapping clusters, but 0.46 at 1M (0.60 with efSearch 512), for a build 2.3 times
   as long as IVF's and ~9% more memory. FAISS adds to the graph incrementally but cannot
   remove from it, so a deleted vector stays in the file as a tombstone: out of the id
   maps, skipped by search (an ID selector), and dropped when the graph is built again,
@@ -169,7 +170,10 @@ def _nodes(ids: list[str], vectors: np.ndarray) -> list[TextNode]:
 
 # -- FAISS ---------------------------------------------------------------------------------
 
-FLAT_MAX_VECTORS = 100_000  # auto: flat up to this many vectors, IVF above (module docstring)
+# auto: flat up to this many vectors, IVF above (module docstring). Flat search grows
+# ~0.3 ms per 1,000 vectors: at 100k it took 32 ms, which with the query embedding
+# (~83 ms) broke the 100 ms goal, where IVF took 0.8 ms for recall@10 0.97.
+FLAT_MAX_VECTORS = 20_000
 HNSW_NEIGHBOURS = 32  # M: links per vector
 HNSW_EF_SEARCH = 256  # candidates a search keeps (bench/faiss_scale.py sweeps it)
 HNSW_MAX_DELETED = 0.1  # rebuild the graph at save once this share of its vectors is deleted
