@@ -58,7 +58,7 @@ class Settings(BaseSettings):
     chunk_size: int = Field(256, ge=16, le=2048, description="chunk size in model tokens")
     store: Literal["faiss", "milvus"] = "faiss"
     faiss_index: Literal["auto", "flat", "ivf", "hnsw"] = Field("auto", description=(
-        "FAISS index type; auto: exact flat up to 100k vectors, IVF above"))
+        "FAISS index type; auto: exact flat up to 20k vectors, IVF above"))
     milvus_uri: str | None = Field(None, description=(
         "a Milvus server (http://host:19530) or a Milvus Lite file ending in .db; "
         "default: milvus.db in the data folder"))

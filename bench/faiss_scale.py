@@ -81,7 +81,9 @@ def search_knob(store) -> tuple[str, object, int] | None:
 
     index = store._index
     if store.layout == "ivf":
-        return "nprobe", index, index.nlist
+        codes = store._store._codes  # the fast-scan copy is what a search scans, if any
+        holder = index if codes is None else codes
+        return "nprobe", holder, holder.nlist
     if store.layout == "hnsw":
         return "efSearch", faiss.downcast_index(index.index).hnsw, 4096
     return None
@@ -106,14 +108,17 @@ def knob_sweep(store, vectors: np.ndarray, exact: list[list[str]]) -> list[dict]
 
 def index_detail(store) -> str:
     """The parameters the store searches with."""
-    from index.store import HNSW_NEIGHBOURS
+    from index.store import HNSW_NEIGHBOURS, IVF_RERANK
 
     knob = search_knob(store)
     if knob is None:
         return "exact"
     name, holder, _ = knob
     if store.layout == "ivf":
-        return f"{holder.nlist} cells, {name} {holder.nprobe}"
+        if store._store._codes is None:
+            return f"{holder.nlist} cells of full vectors, {name} {holder.nprobe}"
+        return (f"{holder.nlist} cells, 4-bit PQ fast-scan codes ({holder.code_size} bytes a "
+                f"vector), {name} {holder.nprobe}, best {IVF_RERANK} re-scored exactly")
     return f"M={HNSW_NEIGHBOURS}, {name} {getattr(holder, name)}"
 
 
@@ -160,7 +165,9 @@ def embed(args: argparse.Namespace) -> dict:
         embed_query(model, question)
         latencies.append(time.perf_counter() - started)
     return {"embed_p50_ms": median(latencies) * 1000, "questions": len(questions),
-            "model": settings.embed_model, "threads": settings.threads or "all cores"}
+            "model": settings.embed_model, "threads": settings.threads or "all cores",
+            "precision": settings.embed_dtype + (", queries on its float32 twin"
+                                                 if "sanad_query_model" in model.__dict__ else "")}
 
 
 # -- the parent ----------------------------------------------------------------------------
@@ -223,7 +230,8 @@ def print_totals(rows: list[dict], embedding: dict) -> None:
     if "error" in embedding:
         print(f"query embedding not measured: {embedding['error']}")
         return
-    print(f"query embedding ({embedding['model']}, threads: {embedding['threads']}): "
+    print(f"query embedding ({embedding['model']}, {embedding['precision']}, "
+          f"threads: {embedding['threads']}): "
           f"p50 {embedding['embed_p50_ms']:.1f} ms over {embedding['questions']} seed questions")
     for size in sorted({r["n"] for r in rows}):
         auto = faiss_layout(size)

@@ -8,20 +8,28 @@ FAISS keeps its vectors as files inside each generation folder, so a generation 
 complete and immutable on its own. Which FAISS index it writes depends on the corpus size
 (`faiss_layout`; setting `faiss_index`, default auto; measured with bench/faiss_scale.py):
 
-- flat (auto up to `FLAT_MAX_VECTORS`): exact search, scanning every vector. One query
-  costs ~0.2-0.3 ms per 1,000 vectors on one core: ~25 ms at 100k, 210-250 ms at 1M.
-- ivf (auto above that): an inverted file of `ivf_lists(n)` k-means cells (~sqrt(n));
-  a query scans the `ivf_probes` cells nearest to it (1/8 of them). The vectors stay
-  uncompressed (memory as flat), and IVF deletes and reconstructs vectors by id itself,
-  so incremental indexing works on it as on flat. Its recall depends on how the data
-  falls into cells: 1.000 on well separated clusters, 0.90 at 1M (~70 ms) on the
-  overlapping clusters of bench/synthetic.py, where the number of cells probed is the
-  knob (1/16: 0.81, 1/4: 0.95 at ~90 ms). It is trained (k-means on a sample) and
-  filled when a generation is saved, ~1.5 min at 1M, and trained again when the corpus
-  has grown or shrunk 16-fold.
+- flat (auto up to `FLAT_MAX_VECTORS`, 20k): exact search, scanning every vector. One
+  query costs ~0.2-0.3 ms per 1,000 vectors on one core: ~6 ms at 20k, ~25-30 ms at
+  100k, 210-250 ms at 1M.
+- ivf (auto above that): an inverted file of `ivf_lists(n)` k-means cells (~sqrt(n),
+  1,024 at 1M) holding the full vectors (memory as flat; IVF deletes and reconstructs by
+  id itself, so incremental indexing works on it as on flat), plus a fast-scan copy
+  (`CODES_FILE`): the same cells and ids with each vector as 4-bit PQ codes (one per 4
+  dimensions: 96 bytes at 768-d, +3%). A query scans the codes of the `ivf_code_probes`
+  cells nearest to it (half of them), then re-scores the best `IVF_RERANK` exactly
+  against the full vectors, so scores are exact cosines. On the overlapping clusters of
+  bench/synthetic.py at 1M: recall@10 0.98 in ~6 ms on one core, where scanning the full
+  vectors of the same cells took ~110 ms (and of 1/8 of them, the old setting, ~70 ms
+  for 0.90). It is trained (k-means on a sample; the codes' PQ on the same sample) and
+  filled when a generation is saved (the whole 1M build took ~4 min), and trained again
+  when the corpus has grown or shrunk 16-fold. Deletes leave a deleted vector's code in
+  the copy (FAISS 1.15 loses vectors added to a fast-scan cell after a removal from
+  it); search drops such codes, and the copy is rebuilt at save once a tenth is stale. An IVF file
+  written before the codes existed loads and searches its full vectors (1/8 of the
+  cells) until its next save adds them (`outdated` says so to `sanad index`).
 - hnsw (only when asked for): a graph of `HNSW_NEIGHBOURS` links per vector, searched
   keeping `HNSW_EF_SEARCH` candidates: ~2-4 ms, recall@10 0.998 at 100k on the
-  overlapping clusters, but 0.46 at 1M (0.60 with efSearch 512), for a build 3.7 times
+  overlapping clusters, but 0.46 at 1M (0.60 with efSearch 512), for a build 2.3 times
   as long as IVF's and ~9% more memory. FAISS adds to the graph incrementally but cannot
   remove from it, so a deleted vector stays in the file as a tombstone: out of the id
   maps, skipped by search (an ID selector), and dropped when the graph is built again,
@@ -162,12 +170,19 @@ def _nodes(ids: list[str], vectors: np.ndarray) -> list[TextNode]:
 
 # -- FAISS ---------------------------------------------------------------------------------
 
-FLAT_MAX_VECTORS = 100_000  # auto: flat up to this many vectors, IVF above (module docstring)
+# auto: flat up to this many vectors, IVF above (module docstring). Flat search grows
+# ~0.3 ms per 1,000 vectors: at 100k it took 32 ms, which with the query embedding
+# (~83 ms) broke the 100 ms goal, where IVF took 0.8 ms for recall@10 0.97.
+FLAT_MAX_VECTORS = 20_000
 HNSW_NEIGHBOURS = 32  # M: links per vector
 HNSW_EF_SEARCH = 256  # candidates a search keeps (bench/faiss_scale.py sweeps it)
 HNSW_MAX_DELETED = 0.1  # rebuild the graph at save once this share of its vectors is deleted
 IVF_TRAINING_PER_LIST = 50  # k-means sample per cell (FAISS asks for at least 39)
 IVF_RETRAIN_FACTOR = 4  # train again when the wanted number of cells is off by this much
+IVF_CODE_DIMS = 4  # dimensions per 4-bit code of the fast-scan copy: 96 bytes a 768-d vector
+IVF_CODES_MIN = 1000  # vectors from which an IVF index gets its fast-scan codes
+IVF_RERANK = 64  # candidates of the codes scan re-scored exactly (at least k)
+IVF_MAX_STALE = 0.1  # rebuild the codes at save once this share of them is of deleted vectors
 SEARCH_THREADS = 1
 COPY_BATCH = 50_000  # vectors moved at a time when the index type changes
 
@@ -186,8 +201,29 @@ def ivf_lists(count: int) -> int:
 
 
 def ivf_probes(lists: int) -> int:
-    """Cells a query scans: 1/8 of them (at least 8), so recall does not fall as n grows."""
+    """Cells a query scans without codes: 1/8 of them (at least 8), so recall holds as n grows."""
     return min(lists, max(8, lists // 8))
+
+
+def ivf_code_probes(lists: int) -> int:
+    """Cells the fast-scan codes scan: half of them (at least 8); scanning codes is cheap.
+
+    At 1M (1,024 cells, bench/faiss_scale.py data): 1/4 gives recall@10 0.95 in 5.0 ms,
+    3/8 0.97 in 5.5 ms, 1/2 0.98 in 6.2 ms (one thread, load ~2.3).
+    """
+    return min(lists, max(8, lists // 2))
+
+
+def _code_factory(dim: int, lists: int) -> str | None:
+    """The fast-scan copy's FAISS factory string, or None when `dim` does not split.
+
+    At least 64 codes a vector: a 4-bit code per 4 dimensions ranks well in 768-d (192
+    codes, recall@10 0.98 at 1M) but coarsely in a small test dimension (32-d: 0.84).
+    """
+    codes = max(dim // IVF_CODE_DIMS, min(dim, 64))
+    if dim % codes:
+        return None
+    return f"IVF{lists},PQ{codes}x4fs"
 
 
 @contextlib.contextmanager
@@ -223,13 +259,35 @@ def layout_of(index: faiss.Index) -> str:
     return "hnsw" if isinstance(inner, faiss.IndexHNSW) else "flat"
 
 
-def _tune_search(index: faiss.Index) -> None:
+def _tune_search(index: faiss.Index, codes: faiss.Index | None = None) -> None:
     """Search parameters from the constants above, also for files written before a change."""
     layout = layout_of(index)
     if layout == "ivf":
         index.nprobe = ivf_probes(index.nlist)
     elif layout == "hnsw":
         faiss.downcast_index(index.index).hnsw.efSearch = HNSW_EF_SEARCH
+    if codes is not None:
+        codes.nprobe = ivf_code_probes(codes.nlist)
+
+
+def _build_codes(index: faiss.IndexIVF, faiss_ids: np.ndarray) -> faiss.Index | None:
+    """The fast-scan copy of an IVF index: its cells, 4-bit PQ codes, the same ids.
+
+    No second k-means: the copy's coarse quantizer gets the IVF centroids. The PQ is
+    trained on the same fixed sample as the cells.
+    """
+    factory = _code_factory(index.d, index.nlist)
+    if factory is None or len(faiss_ids) < IVF_CODES_MIN:
+        return None
+    codes = faiss.index_factory(index.d, factory, faiss.METRIC_INNER_PRODUCT)
+    centroids = faiss.downcast_index(index.quantizer).reconstruct_n(0, index.nlist)
+    faiss.downcast_index(codes.quantizer).add(centroids)
+    codes.train(index.reconstruct_batch(_training_sample(faiss_ids, index.nlist)))
+    for start in range(0, len(faiss_ids), COPY_BATCH):
+        batch = faiss_ids[start:start + COPY_BATCH]
+        codes.add_with_ids(index.reconstruct_batch(batch), batch)
+    _tune_search(index, codes)
+    return codes
 
 
 class _IdMapStore(FaissMapVectorStore):
@@ -247,6 +305,7 @@ class _IdMapStore(FaissMapVectorStore):
 
     _deleted: set[int] = PrivateAttr(default_factory=set)  # tombstones (HNSW)
     _live_only: Any = PrivateAttr(default=None)  # search parameters skipping them
+    _codes: Any = PrivateAttr(default=None)  # IVF: the fast-scan copy searched first
 
     def __init__(self, faiss_index: faiss.Index):
         if not isinstance(faiss_index, faiss.IndexIVF):
@@ -273,15 +332,21 @@ class _IdMapStore(FaissMapVectorStore):
         faiss_ids = np.arange(start, start + len(nodes), dtype=np.int64)
         matrix = np.asarray([node.get_embedding() for node in nodes], dtype=np.float32)
         self._faiss_index.add_with_ids(matrix, faiss_ids)
+        if self._codes is not None:
+            self._codes.add_with_ids(matrix, faiss_ids)
         for node, fid in zip(nodes, faiss_ids.tolist()):
             self._node_id_to_faiss_id_map[node.id_] = fid
             self._faiss_id_to_node_id_map[fid] = node.id_
         return [node.id_ for node in nodes]
 
-    def replace_index(self, index: faiss.Index) -> None:
+    def replace_index(self, index: faiss.Index, codes: faiss.Index | None = None) -> None:
         """Swap in an index holding the live vectors under the same FAISS ids."""
-        self._faiss_index = index
+        self._faiss_index, self._codes = index, codes
         self._deleted, self._live_only = set(), None
+
+    def stale_codes(self) -> int:
+        """Codes of deleted vectors (IVF; see `_query_codes`)."""
+        return 0 if self._codes is None else self._codes.ntotal - self._faiss_index.ntotal
 
     def leave_as_tombstones(self, node_ids: list[str]) -> None:
         """Drop ids from the maps only: their vectors stay, and search skips them."""
@@ -293,6 +358,8 @@ class _IdMapStore(FaissMapVectorStore):
         self._live_only = None
 
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
+        if self._codes is not None:
+            return self._query_codes(query)
         if not self._deleted:
             return super().query(query, **kwargs)
         if self._live_only is None:
@@ -307,6 +374,31 @@ class _IdMapStore(FaissMapVectorStore):
                 for i, s in zip(faiss_ids[0].tolist(), scores[0].tolist()) if i >= 0]
         return VectorStoreQueryResult(ids=[i for i, _ in hits], similarities=[s for _, s in hits])
 
+    def _query_codes(self, query: VectorStoreQuery) -> VectorStoreQueryResult:
+        """Scan the fast-scan codes for candidates, then score those exactly.
+
+        The exact scores come from the IVF index's own (full) vectors, so the hits and
+        their scores are what a flat search gives whenever the true neighbours are among
+        the candidates. Deletes leave the codes alone: in FAISS 1.15 a vector added to
+        a fast-scan cell after a removal from it is never found again (measured), so a
+        deleted vector's code stays, stale, and is dropped here (its id is no longer
+        live, or, reused by a later vector, is scored with that vector) until the codes
+        are rebuilt (`FaissStore.outdated`).
+        """
+        k = query.similarity_top_k
+        vector = np.asarray(query.query_embedding, dtype=np.float32)
+        _, found = self._codes.search(vector[None, :], max(k, IVF_RERANK))
+        live = self._faiss_id_to_node_id_map
+        candidates = np.array([i for i in dict.fromkeys(found[0].tolist()) if i in live],
+                              dtype=np.int64)
+        if not len(candidates):
+            return VectorStoreQueryResult(ids=[], similarities=[])
+        scores = self._faiss_index.reconstruct_batch(candidates) @ vector
+        best = np.argsort(-scores, kind="stable")[:k]
+        return VectorStoreQueryResult(
+            ids=[self._faiss_id_to_node_id_map[i] for i in candidates[best].tolist()],
+            similarities=scores[best].tolist())
+
 
 class FaissStore:
     """FAISS inner-product search (vectors are normalised: scores are cosines).
@@ -317,6 +409,7 @@ class FaissStore:
 
     kind = "faiss"
     INDEX_FILE = "vectors.faiss"
+    CODES_FILE = "vectors.codes.faiss"  # IVF: the fast-scan copy (none before scale2)
     IDS_FILE = "id_map.json"
 
     def __init__(self, dim: int, inner: _IdMapStore | None = None,
@@ -324,7 +417,7 @@ class FaissStore:
         self.dim = dim
         self.config = config or StoreConfig()
         self._store = inner or _IdMapStore(faiss_index=_new_index("flat", dim, 0))
-        _tune_search(self._index)
+        _tune_search(self._index, self._store._codes)
 
     @property
     def _index(self) -> faiss.Index:
@@ -391,17 +484,34 @@ class FaissStore:
             lists, trained = ivf_lists(len(self)), self._index.nlist
             if max(lists, trained) >= IVF_RETRAIN_FACTOR * min(lists, trained):
                 return f"the IVF index has {trained} cells, {len(self)} vectors want {lists}"
+            if self._wants_codes():
+                return ("the IVF index has no fast-scan codes (written before they existed); "
+                        "adding them makes its searches several times faster")
+            stale = self._store.stale_codes()
+            if stale > IVF_MAX_STALE * self._index.ntotal:
+                return f"{stale} of the IVF index's fast-scan codes are of deleted vectors"
         deleted = len(self._store._deleted)
         if deleted > HNSW_MAX_DELETED * self._index.ntotal:
             return f"{deleted} of the HNSW graph's {self._index.ntotal} vectors are deleted"
         return None
 
+    def _wants_codes(self) -> bool:
+        """An IVF index without its fast-scan copy that should have one."""
+        return (self.layout == "ivf" and self._store._codes is None
+                and len(self) >= IVF_CODES_MIN and _code_factory(self.dim, 1) is not None)
+
     def save(self, folder: Path) -> None:
         if self.outdated():
-            self._convert(self.wanted_layout())
+            if self.wanted_layout() == self.layout == "ivf" and (
+                    self._wants_codes() or self._store.stale_codes()):
+                self._add_codes()  # the cells still fit: no new k-means
+            if self.outdated():
+                self._convert(self.wanted_layout())
         folder.mkdir(parents=True, exist_ok=True)
         # llama-index's persist writes the FAISS file and the id map beside it.
         self._store.persist(persist_path=str(folder / self.INDEX_FILE))
+        if self._store._codes is not None:
+            faiss.write_index(self._store._codes, str(folder / self.CODES_FILE))
         written = folder / "id_map.json"
         if written.name != self.IDS_FILE:
             os.replace(written, folder / self.IDS_FILE)
@@ -420,8 +530,14 @@ class FaissStore:
             for start in range(0, len(faiss_ids), COPY_BATCH):
                 batch = faiss_ids[start:start + COPY_BATCH]
                 target.add_with_ids(self._index.reconstruct_batch(batch), batch)
-        _tune_search(target)
-        self._store.replace_index(target)
+        codes = _build_codes(target, faiss_ids) if layout == "ivf" else None
+        _tune_search(target, codes)
+        self._store.replace_index(target, codes)
+
+    def _add_codes(self) -> None:
+        faiss_ids = np.fromiter(self._store._faiss_id_to_node_id_map, dtype=np.int64)
+        with omp_threads(self.config.threads):
+            self._store._codes = _build_codes(self._index, faiss_ids)
 
     def after_switch(self, store_folders: list[Path]) -> None:
         """Nothing to release: each generation's vectors are files in its own folder."""
@@ -433,6 +549,11 @@ class FaissStore:
         if inner._faiss_index.d != dim:
             raise ValueError(f"FAISS index in {folder} has dimension {inner._faiss_index.d}, "
                              f"expected {dim}")
+        codes_file = folder / cls.CODES_FILE
+        if layout_of(inner._faiss_index) == "ivf" and codes_file.exists():
+            codes = faiss.read_index(str(codes_file))
+            if codes.ntotal >= inner._faiss_index.ntotal and codes.d == dim:
+                inner._codes = codes  # otherwise searched without them (and `outdated`)
         return cls(dim, inner, config)
 
 

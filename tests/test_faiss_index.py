@@ -164,3 +164,45 @@ def test_a_flat_file_written_before_index_types_existed_still_loads(tmp_path):
     assert loaded.layout == "flat" and loaded.outdated() is None and len(loaded) == 300
     assert loaded.search(vectors[7], 1)[0][0] == ids[7]
     assert np.allclose(loaded.vectors(ids[:3]), vectors[:3])
+
+
+def test_ivf_searches_its_fast_scan_codes_and_keeps_them_in_step(tmp_path):
+    store, ids, vectors = filled("ivf")
+    store.save(tmp_path / "s")
+    codes = store._store._codes
+    assert codes is not None and codes.ntotal == len(ids)
+    assert (tmp_path / "s" / FaissStore.CODES_FILE).exists()
+    exact = FaissStore(DIM)
+    exact.add(ids, vectors)
+    hits = store.search(vectors[42], 10)
+    truth = exact.search(vectors[42], 10)
+    assert hits[0] == (ids[42], pytest.approx(1.0, abs=1e-5))  # exact scores, not PQ's
+    assert {i for i, _ in hits} <= {i for i, _ in exact.search(vectors[42], 40)}
+    assert [s for _, s in hits][:3] == pytest.approx([s for _, s in truth][:3], abs=1e-5)
+
+    store.delete(ids[:10])
+    store.add(["new"], vectors[:1])
+    assert store._index.ntotal == len(ids) - 9  # the codes keep the deleted: stale
+    assert store._store._codes.ntotal == len(ids) + 1 and store.outdated() is None
+    assert store.search(vectors[0], 1)[0][0] == "new"
+    assert ids[3] not in {i for i, _ in store.search(vectors[3], 20)}
+    store.delete(ids[10:400])  # over a tenth of the codes stale: rebuilt at save
+    assert "deleted" in store.outdated()
+    store.save(tmp_path / "again")
+    assert store._store._codes.ntotal == store._index.ntotal == len(ids) - 399
+    assert store.outdated() is None and store.search(vectors[500], 1)[0][0] == ids[500]
+
+
+def test_an_ivf_file_written_without_codes_loads_and_gets_them_when_saved(tmp_path):
+    store, ids, vectors = filled("ivf")
+    store.save(tmp_path / "s")
+    (tmp_path / "s" / FaissStore.CODES_FILE).unlink()  # the layout before scale2
+    old = FaissStore.load(tmp_path / "s", DIM, StoreConfig(faiss_index="ivf"))
+    assert old.layout == "ivf" and old._store._codes is None
+    assert old.search(vectors[9], 1)[0][0] == ids[9]  # full vectors, scanned as before
+    assert "fast-scan codes" in old.outdated()
+    nlist = old._index.nlist
+    old.save(tmp_path / "again")
+    again = FaissStore.load(tmp_path / "again", DIM, StoreConfig(faiss_index="ivf"))
+    assert again._store._codes is not None and again.outdated() is None
+    assert again._index.nlist == nlist and again.search(vectors[9], 1)[0][0] == ids[9]
