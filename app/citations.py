@@ -34,13 +34,13 @@ MONTHS = {
 }
 # Each month in every form we accept for it, normalised.
 _VERDICT_TOKENS = set(lexical_tokens(" ".join(VERDICT_WORDS)))
-_VERDICT_WORDS = set(tokens(" ".join(VERDICT_WORDS)))
 _MONTH_FORMS = [{en, normalize(ar)} for en, ar in MONTHS.items()]
 MIN_SUPPORT = 0.5
 COPY_MAX_PIECES = 2
 COPY_MAX_FREE_WORDS = 2  # function words a copied sentence may add ("هو", "is")
 # Words a copy may add besides the stopwords: copulas and pronouns, the yes/no verdicts.
-_FREE_WORDS = STOPWORDS | {normalize(w) for w in "هو هي هم هما هن انه انها it they".split()}
+_FREE_WORDS = STOPWORDS | VERDICT_WORDS | {
+    normalize(w) for w in "هو هي هم هما هن انه انها it they".split()}
 _CONJUNCTION = re.compile(r"^[وف](?=\w{3})")  # و / ف prefixed to an Arabic word
 
 
@@ -52,7 +52,6 @@ class CheckedSentence:
     problems: list[str] = field(default_factory=list)
     corrected_from: list[int] | None = None  # the model's own citations, when we replaced them
     quoted_for: str | None = None  # the model's sentence, when the cited passage replaced it
-
     not_copied: str = ""  # with copy_only: why it is not the cited text's own words
 
     @property
@@ -138,14 +137,14 @@ def copy_problem(sentence: str, cited: str, question: str) -> str:
     in the cited text: "السبب في ذلك هو الفساد…" joined the question's "the reason" to a
     clause about something else."""
     runs, missing = copy_pieces(sentence, [cited, question])
-    free = [w for w in missing if w in _FREE_WORDS or w in _VERDICT_WORDS]
+    free = [w for w in missing if w in _FREE_WORDS]
     script = script_of(cited)  # one stemmer for both sides ("NBCNews" in Arabic text)
     cited_words = set(lexical_tokens(cited, script))
     added = [w for w in missing if w not in free] + [
-        w for w in tokens(sentence) if w not in _FREE_WORDS and w not in _VERDICT_WORDS
+        w for w in tokens(sentence) if w not in _FREE_WORDS
         and any(stem not in cited_words for stem in lexical_tokens(w, script))]
     if added:
-        return f"words not in the cited text: {', '.join(dict.fromkeys(added[:5]))}"
+        return f"words not in the cited text: {', '.join(list(dict.fromkeys(added))[:5])}"
     if len(free) > COPY_MAX_FREE_WORDS:
         return f"{len(free)} words not in the cited text"
     if runs > COPY_MAX_PIECES:
