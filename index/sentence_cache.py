@@ -45,7 +45,7 @@ class SentenceVectors:
                     "CREATE TABLE IF NOT EXISTS vectors (model TEXT, sha256 TEXT, start INTEGER,"
                     " end INTEGER, vector BLOB, PRIMARY KEY (model, sha256, start, end))")
                 self._db.commit()
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, OSError) as exc:  # OSError: mkdir in a read-only place
                 log.warning("sentence vectors kept in memory only: %s (%s)", folder, exc)
                 self._db = None
 
@@ -74,16 +74,16 @@ class SentenceVectors:
             return found
 
     def put(self, items: dict[Key, np.ndarray]) -> None:
+        items = {key: np.asarray(v, dtype=np.float32) for key, v in items.items()}
         with self._lock:
             for key, vector in items.items():
-                self._remember(key, np.asarray(vector, dtype=np.float32))
+                self._remember(key, vector)
             if self._db is None or not items:
                 return
             try:
                 self._db.executemany(
                     "INSERT OR IGNORE INTO vectors VALUES (?, ?, ?, ?, ?)",
-                    [(self.model_hash, *key, np.asarray(v, dtype=np.float32).tobytes())
-                     for key, v in items.items()])
+                    [(self.model_hash, *key, v.tobytes()) for key, v in items.items()])
                 self._db.commit()
             except sqlite3.Error as exc:  # a full disk loses the cache, not the answer
                 log.warning("cannot store sentence vectors: %s", exc)

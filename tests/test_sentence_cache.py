@@ -30,6 +30,14 @@ def test_an_unopenable_file_keeps_the_cache_in_memory(tmp_path):
     assert ("s", 0, 1) in cache.get([("s", 0, 1)])
 
 
+def test_a_data_folder_that_cannot_be_made_keeps_the_cache_in_memory(tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    cache = SentenceVectors(tmp_path / "file" / "data", "m", 2)  # mkdir raises an OSError
+    assert not cache.persistent
+    cache.put({("s", 0, 1): np.ones(2, dtype=np.float32)})
+    assert ("s", 0, 1) in cache.get([("s", 0, 1)])
+
+
 def test_a_second_service_reuses_the_sentence_vectors_of_the_first(corpus, tmp_path,
                                                                      fake_embedder):
     data = tmp_path / "data"
