@@ -1,19 +1,31 @@
-"""Prompts and fixed phrases live in prompts/ as text files, loaded by name."""
+"""Prompts and fixed phrases live in the top-level `prompts` package as text files, loaded by
+name through importlib.resources, so an installed wheel finds them as a checkout does."""
 
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from string import Template
 
-PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
+PROMPTS_PACKAGE = "prompts"
+
+
+def _file(name: str) -> Traversable:
+    return files(PROMPTS_PACKAGE).joinpath(name)
+
+
+def names() -> list[str]:
+    """Every prompt template's name (the .txt files besides messages.txt)."""
+    return sorted(f.name.removesuffix(".txt") for f in files(PROMPTS_PACKAGE).iterdir()
+                  if f.name.endswith(".txt") and f.name != "messages.txt")
 
 
 @cache
 def _template(name: str) -> Template:
-    path = PROMPTS_DIR / f"{name}.txt"
+    path = _file(f"{name}.txt")
     if not path.is_file():
-        raise FileNotFoundError(f"prompt {name!r} not found at {path}")
+        raise FileNotFoundError(f"prompt {name!r} not found in the {PROMPTS_PACKAGE!r} package")
     return Template(path.read_text(encoding="utf-8").strip())
 
 
@@ -22,10 +34,15 @@ def render(name: str, **values: str) -> str:
     return _template(name).substitute(**values)
 
 
+def placeholders(name: str) -> set[str]:
+    """The ${placeholders} a prompt expects."""
+    return set(_template(name).get_identifiers())
+
+
 @cache
 def _messages() -> dict[tuple[str, str], str]:
     table = {}
-    for line in (PROMPTS_DIR / "messages.txt").read_text(encoding="utf-8").splitlines():
+    for line in _file("messages.txt").read_text(encoding="utf-8").splitlines():
         if line.strip() and not line.startswith("#"):
             key, lang, text = line.split("\t", 2)
             table[key, lang] = text.strip()
@@ -36,3 +53,8 @@ def message(key: str, lang: str) -> str:
     """A fixed phrase in `lang`, English when there is none in that language."""
     table = _messages()
     return table.get((key, lang)) or table[key, "en"]
+
+
+def message_keys() -> set[str]:
+    """Every fixed phrase's key."""
+    return {key for key, _ in _messages()}

@@ -1,0 +1,1 @@
+"""Every prompt and fixed phrase, as text files shipped with the package (read by app.prompts)."""
