@@ -1,6 +1,8 @@
 # Two entry points: `make run` (set up, fetch models, index seeds/, serve the web chat) and
-# `make test` (set up, fetch models, lint, install Chromium if missing, run every test).
-# Both are idempotent.
+# `make test` (set up, fetch models, lint, install Chromium if missing, run every test: CI).
+# `make test-fast` is the quick loop while developing: set up and lint, then only the tests
+# with fake models (`-m "not slow"`: no real model, no Chromium, no Milvus; under 90 s).
+# All are idempotent. VENV=path uses another virtualenv (it is set up there if it is not).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -8,13 +10,16 @@ DEPS_STAMP := $(VENV)/.deps-installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test setup models index lint browser bench clean-data
+.PHONY: run test test-fast setup models index lint browser bench clean-data
 
 run: index
 	$(BIN)/sanad serve --host $(HOST) --port $(PORT)
 
 test: models lint browser
 	$(BIN)/python -m pytest -q
+
+test-fast: lint
+	$(BIN)/python -m pytest -q -m "not slow"
 
 # The browser tests drive Debian's Chromium through Playwright (never `playwright install`,
 # which downloads a browser build). Installed here when missing, as root on Debian.
