@@ -1,7 +1,7 @@
 # Two entry points: `make run` (set up, fetch models, index seeds/, serve the web chat) and
 # `make test` (set up, fetch models, lint, install Chromium if missing, run every test: CI).
 # `make test-fast` is the quick loop while developing: set up and lint, then only the tests
-# with fake models (`-m "not slow"`: no real model, no Chromium, no Milvus; under 90 s).
+# with fake models (`-m "not slow"`: no real model, no Chromium; under 90 s).
 # All are idempotent. VENV=path uses another virtualenv (it is set up there if it is not).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
