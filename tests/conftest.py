@@ -1,14 +1,13 @@
-import os
 import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
+from index.offline import stay_offline
 from tests.fakes import FakeEmbedder
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+stay_offline()
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "seeds" / "us-mexico-migration-talks.txt"

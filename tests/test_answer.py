@@ -298,10 +298,10 @@ def test_a_long_sentence_is_scored_by_its_best_clause(tmp_path, fake_embedder):
     _, evidence = svc.prepare_context(question)
     assert evidence[0].text.startswith("The visitors were")
     # Its score is its best clause's, above that of the sentence as a whole.
-    query = np.asarray(fake_embedder.get_query_embedding(question))
+    query = np.asarray(fake_embedder.model.get_query_embedding(question))
 
     def cosine(text: str) -> float:
-        return float(query @ np.asarray(fake_embedder.get_text_embedding(text)))
+        return float(query @ np.asarray(fake_embedder.model.get_text_embedding(text)))
 
     clause = cosine("the harbour master of Marseille")
     assert evidence[0].score == pytest.approx(clause, abs=1e-3)

@@ -8,7 +8,7 @@ import pytest
 from index.chunking import ChunkerConfig
 from index.pipeline import IndexConfig, index_paths
 from index.storage import IndexMismatchError, NoIndexError, current_folder, load_index
-from index.store import FaissStore
+from index.stores import FaissStore
 from tests.fakes import FakeEmbedder
 
 
@@ -63,7 +63,7 @@ def test_changed_file_replaces_its_chunks_and_removed_file_goes(corpus, tmp_path
     assert set(after.store.ids()) == set(after.chunks)
     # Milvus may still hold the removed chunks (the previous generation uses them), never less.
     assert set(after.chunks) <= stored_rows(after) <= set(after.chunks) | set(before.chunks)
-    top = after.store.search(np.asarray(fake_embedder.get_query_embedding("Danube Flour")), 5)
+    top = after.store.search(np.asarray(fake_embedder.model.get_query_embedding("Danube Flour")), 5)
     assert top and all(cid in after.chunks for cid, _ in top)
 
 
