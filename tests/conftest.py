@@ -1,4 +1,5 @@
 import shutil
+import socket
 import sys
 from pathlib import Path
 
@@ -12,6 +13,13 @@ stay_offline()
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "seeds" / "us-mexico-migration-talks.txt"
 DATA = Path(__file__).resolve().parent / "data"
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now (the OS picks it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 @pytest.fixture

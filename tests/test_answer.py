@@ -1,6 +1,5 @@
 """The answer service with fake models: citation checks, refusal, yes/no, follow-ups."""
 
-import socket
 import time
 
 import numpy as np
@@ -13,6 +12,7 @@ from app.settings import Settings
 from index.pipeline import IndexConfig, index_paths
 from index.search import Searcher
 from index.storage import load_index
+from tests.conftest import free_port
 from tests.fakes import FakeLLM
 
 RHINE = "Is the Rhine near Rotterdam?"
@@ -255,9 +255,7 @@ def test_bad_questions(searcher):
 
 
 def test_unreachable_server_fails_fast_and_clearly(tmp_path):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]  # closed again below: nothing listens there
+    port = free_port()  # nothing listens there
     started = time.perf_counter()
     with pytest.raises(LLMUnavailable, match="cannot reach"):
         make_backend(Settings(data_dir=tmp_path, llm_backend="openai",

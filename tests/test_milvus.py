@@ -25,7 +25,7 @@ from index.pipeline import IndexConfig, copy_store, index_paths
 from index.search import Searcher
 from index.storage import current_folder, load_index, store_folders
 from index.stores import StoreConfig, StoreError
-from tests.conftest import ROOT, release_milvus_lite
+from tests.conftest import ROOT, free_port, release_milvus_lite
 from tests.fakes import FakeEmbedder
 
 QUESTIONS = ["Does the Rhine reach the North Sea near Rotterdam?", "How long do I bake the loaf?",
@@ -222,12 +222,6 @@ def test_two_indexes_cannot_share_one_collection(corpus, tmp_path, fake_embedder
         load_index(tmp_path / "b", store=shared)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _wait_for_port(port: int, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -261,7 +255,7 @@ def _stop(*procs: subprocess.Popen) -> None:
 
 
 def test_several_processes_share_one_milvus_server(corpus, tmp_path, fake_embedder):
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "milvus_lite", "server", "--data-dir",
                                str(tmp_path / "server"), "--host", "127.0.0.1", "--port",
                                str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
