@@ -167,7 +167,7 @@ def embed(args: argparse.Namespace) -> dict:
     return {"embed_p50_ms": median(latencies) * 1000, "questions": len(questions),
             "model": settings.embed_model, "threads": settings.threads or "all cores",
             "precision": settings.embed_dtype + (", queries on its float32 twin"
-                                                 if "sanad_query_model" in model.__dict__ else "")}
+                                                 if model.has_query_twin else "")}
 
 
 # -- the parent ----------------------------------------------------------------------------

@@ -52,6 +52,11 @@ class Embedder:
     def dim(self) -> int:
         return self.identity.dim
 
+    @property
+    def has_query_twin(self) -> bool:
+        """Whether queries run on a float32 twin of the model (see `_float32_twin`)."""
+        return self._query_model is not None
+
     def count_tokens(self, text: str) -> int:
         return self._count_tokens(text)
 

@@ -39,9 +39,10 @@ def release_milvus_lite(folder: Path) -> None:
             manager.server_manager_instance.release_server(str(db))
 
 
-@pytest.fixture(params=["faiss", "milvus"])
+@pytest.fixture(params=["faiss", pytest.param("milvus", marks=pytest.mark.slow)])
 def store_kind(request, tmp_path: Path):
-    """Each store in turn; Milvus is Milvus Lite in a file under tmp_path (data/milvus.db)."""
+    """Each store in turn; Milvus is Milvus Lite in a file under tmp_path (data/milvus.db),
+    started for each test: slow."""
     yield request.param
     release_milvus_lite(tmp_path)
 

@@ -28,6 +28,7 @@ from index.stores import StoreConfig, StoreError
 from tests.conftest import ROOT, free_port, release_milvus_lite
 from tests.fakes import FakeEmbedder
 
+pytestmark = pytest.mark.slow  # each test starts Milvus Lite (or a Milvus server)
 QUESTIONS = ["Does the Rhine reach the North Sea near Rotterdam?", "How long do I bake the loaf?",
              "What did Mexico request?", "ماذا طلبت المكسيك؟", "Danube Black Sea",
              "sanctions on Venezuela", "flour water salt", "الرئيس المكسيكي"]
