@@ -153,8 +153,9 @@ class _IdMapStore(FaissMapVectorStore):
 class FaissStore:
     """FAISS inner-product search (vectors are normalised: scores are cosines).
 
-    The index type follows `config.faiss_index` and the corpus size (module docstring);
-    a store converts its index when it saves, so adds and deletes work on any type.
+    The index type follows `config.faiss_index` and the corpus size (see
+    `index.stores.faiss_layout`); a store converts its index when it saves, so adds and
+    deletes work on any type.
     """
 
     kind = "faiss"
