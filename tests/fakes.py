@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 
 import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
+from llama_index.core.bridge.pydantic import Field
 from llama_index.core.llms import CompletionResponse, CustomLLM, LLMMetadata
 
 from index.embedding import Embedder, EmbedderIdentity
@@ -69,18 +71,19 @@ class FakeEmbedder(Embedder):
 class FakeLLM(CustomLLM):
     """Replies with whatever `respond(prompt)` returns; records every prompt it saw."""
 
-    def __init__(self, respond, **kwargs):
-        super().__init__(**kwargs)
-        self.__dict__["respond"] = respond
-        self.__dict__["prompts"] = []
+    respond: Callable[[str], str]
+    prompts: list[str] = Field(default_factory=list)
+
+    def __init__(self, respond: Callable[[str], str], **kwargs):
+        super().__init__(respond=respond, **kwargs)
 
     @property
     def metadata(self) -> LLMMetadata:
         return LLMMetadata(model_name="fake-llm", is_chat_model=False)
 
     def complete(self, prompt: str, formatted: bool = False, **kwargs) -> CompletionResponse:
-        self.__dict__["prompts"].append(prompt)
-        return CompletionResponse(text=self.__dict__["respond"](prompt))
+        self.prompts.append(prompt)
+        return CompletionResponse(text=self.respond(prompt))
 
     def stream_complete(self, prompt: str, formatted: bool = False, **kwargs):
         text = self.complete(prompt).text
