@@ -74,7 +74,6 @@ def test_each_index_adds_deletes_searches_and_reloads(tmp_path, layout):
     assert "late" not in hits and ids[500] not in hits
 
 
-@pytest.mark.slow  # trains IVF or builds HNSW on 8,000 vectors
 @pytest.mark.parametrize("wanted,layout", [("auto", "ivf"), ("hnsw", "hnsw")])
 def test_an_approximate_store_finds_almost_what_flat_finds_on_clustered_data(
         tmp_path, monkeypatch, wanted, layout):
@@ -109,7 +108,6 @@ def test_hnsw_deletes_leave_tombstones_until_a_tenth_is_deleted(tmp_path):
     assert loaded.search(vectors[200], 1)[0][0] == ids[200]
 
 
-@pytest.mark.slow  # trains IVF indexes several times
 def test_an_ivf_index_is_trained_again_when_the_corpus_grows_sixteen_fold(tmp_path):
     store, ids, vectors = filled("ivf", 2000)
     store.save(tmp_path / "small")
@@ -168,7 +166,6 @@ def test_a_flat_file_written_before_index_types_existed_still_loads(tmp_path):
     assert np.allclose(loaded.vectors(ids[:3]), vectors[:3])
 
 
-@pytest.mark.slow  # trains an IVF index and its codes
 def test_ivf_searches_its_fast_scan_codes_and_keeps_them_in_step(tmp_path):
     store, ids, vectors = filled("ivf")
     store.save(tmp_path / "s")
@@ -196,7 +193,6 @@ def test_ivf_searches_its_fast_scan_codes_and_keeps_them_in_step(tmp_path):
     assert store.outdated() is None and store.search(vectors[500], 1)[0][0] == ids[500]
 
 
-@pytest.mark.slow  # trains an IVF index and its codes
 def test_an_ivf_file_written_without_codes_loads_and_gets_them_when_saved(tmp_path):
     store, ids, vectors = filled("ivf")
     store.save(tmp_path / "s")
