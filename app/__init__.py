@@ -2,8 +2,9 @@
 
 import os
 
+from index.offline import stay_offline
+
 # No model hub is reachable where Sanad runs, and nothing should phone home.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+stay_offline()
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -30,10 +30,9 @@ from app.llm import STRONG_BACKENDS, Backend
 from app.names import names_not_in_source
 from app.settings import Settings
 from index.chunking import clause_spans, sentence_spans
-from index.embedding import embed_documents, embed_query, identity
 from index.search import Passage, Searcher, lexical_tokens
 from index.sentence_cache import SentenceVectors
-from index.textnorm import STOPWORDS, script_of, tokens
+from index.text import NAME_RUN, NAME_WORD, STOPWORDS, script_of, tokens
 
 NOT_FOUND = "NOT_FOUND"
 LONG_SENTENCE_WORDS = 20  # sentences this long are also scored clause by clause
@@ -42,8 +41,6 @@ _PREAMBLE = re.compile(r"^\s*(here is|here's)[^:\n]*:\s*", re.IGNORECASE)
 _FENCE = re.compile(r"<<<\w+|\w+>>>")
 # "Note: the original uses square brackets…": the small model's comments after a translation.
 _AFTERWORD = re.compile(r"\n\s*\(?(note|notes|translator's note)\b.*", re.IGNORECASE | re.DOTALL)
-# Capitalised words after the first of a sentence: names, in a Latin-script translation.
-_NAME = re.compile(r"(?<=[a-z,;] )[A-Z][\w'’-]+(?: [A-Z][\w'’-]+)*")
 
 
 class AnswerError(ValueError):
@@ -148,7 +145,7 @@ class AnswerService:
         return rewritten
 
     def _sentence_cache(self, searcher: Searcher) -> SentenceVectors:
-        model = identity(searcher.embed_model)
+        model = searcher.embedder.identity
         with self._sentences_lock:
             if self._sentences is None or self._sentences.model_hash != model.hash:
                 self._sentences = SentenceVectors(self.settings.data_dir, model.hash, model.dim)
@@ -162,7 +159,7 @@ class AnswerService:
         missing = list({k: span for k, span in zip(keys, spans) if k not in found}.items())
         if missing:
             texts = [searcher.data.articles[a].text[start:end] for _, (a, _, start, end) in missing]
-            vectors = embed_documents(searcher.embed_model, texts, False)
+            vectors = searcher.embedder.embed_documents(texts)
             new = {key: vector for (key, _), vector in zip(missing, vectors)}
             cache.put(new)
             found.update(new)
@@ -172,7 +169,7 @@ class AnswerService:
                         ) -> tuple[list[Passage], list[Passage]]:
         """(retrieved chunks, numbered evidence sentences chosen from the best of them)."""
         searcher: Searcher = self._searcher()
-        vector = embed_query(searcher.embed_model, question)
+        vector = searcher.embedder.embed_query(question)
         retrieved = searcher.search(question, k or self.settings.top_k, vector=vector)
         candidates = []
         for passage in retrieved[:3]:
@@ -233,7 +230,7 @@ class AnswerService:
         # in that script, when the evidence is in it too (else the name may be in the
         # other script's articles).
         if script_of(question) == "latin" == script_of(evidence[0].text):
-            names = [m.group(0) for m in re.finditer(r"\b[A-Z][\w'’-]+", question)
+            names = [m.group(0) for m in NAME_WORD.finditer(question)
                      if m.start() > 0 and m.group(0).lower() not in STOPWORDS]
             unknown = self._searcher().unknown_terms(names)
             if unknown:
@@ -404,7 +401,7 @@ class AnswerService:
             # A name like no word of the original is the small model's invention ("President
             # Michelangelo Buonaparte" for لوبيز أوبرادور): its sentences are left out.
             source = " ".join([text, *(p.text for p in result.passages)])
-            invented = names_not_in_source(list(dict.fromkeys(_NAME.findall(translation))),
+            invented = names_not_in_source(list(dict.fromkeys(NAME_RUN.findall(translation))),
                                            source, result.question)
             if invented:
                 kept = [translation[a:b] for a, b in sentence_spans(translation)

@@ -22,26 +22,26 @@ from dataclasses import dataclass, field
 from app.language import VERDICT_WORDS, is_yes_no_question
 from index.chunking import sentence_spans
 from index.search import lexical_tokens
-from index.textnorm import STOPWORDS, normalize, script_of, tokens
+from index.text import (
+    AR_CONJUNCTIONS,
+    CITATION_MARKERS,
+    LATIN_NAME_WORD,
+    MONTH_FORMS,
+    STOPWORDS,
+    normalize,
+    script_of,
+    strip_clitic,
+    tokens,
+)
 
-_MARKER = re.compile(r"\s*\[(\d{1,3}(?:\s*[,،]\s*\d{1,3})*)\]")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-_NAME = re.compile(r"\b[A-Z][a-zA-Z\u00C0-\u024F'’-]+")
-MONTHS = {
-    "january": "يناير", "february": "فبراير", "march": "مارس", "april": "أبريل", "may": "مايو",
-    "june": "يونيو", "july": "يوليو", "august": "أغسطس", "september": "سبتمبر",
-    "october": "أكتوبر", "november": "نوفمبر", "december": "ديسمبر",
-}
-# Each month in every form we accept for it, normalised.
 _VERDICT_TOKENS = set(lexical_tokens(" ".join(VERDICT_WORDS)))
-_MONTH_FORMS = [{en, normalize(ar)} for en, ar in MONTHS.items()]
 MIN_SUPPORT = 0.5
 COPY_MAX_PIECES = 2
 COPY_MAX_FREE_WORDS = 2  # function words a copied sentence may add ("هو", "is")
 # Words a copy may add besides the stopwords: copulas and pronouns, the yes/no verdicts.
 _FREE_WORDS = STOPWORDS | VERDICT_WORDS | {
     normalize(w) for w in "هو هي هم هما هن انه انها it they".split()}
-_CONJUNCTION = re.compile(r"^[وف](?=\w{3})")  # و / ف prefixed to an Arabic word
 
 
 @dataclass
@@ -102,7 +102,7 @@ def _numbers(text: str) -> set[str]:
 
 def _copy_tokens(text: str) -> list[str]:
     """Normalised words, a prefixed Arabic "and" removed ("وأكد" matches "أكد")."""
-    return [_CONJUNCTION.sub("", w) for w in tokens(text)]
+    return [strip_clitic(w, AR_CONJUNCTIONS, min_rest=3) for w in tokens(text)]
 
 
 def copy_pieces(sentence: str, sources: list[str]) -> tuple[int, list[str]]:
@@ -159,7 +159,7 @@ def split_markers(text: str, max_n: int) -> tuple[list[tuple[str, list[int]]], i
     for start, end in sentence_spans(text.strip()):
         sentence = text.strip()[start:end]
         cited: list[int] = []
-        for group in _MARKER.findall(sentence):
+        for group in CITATION_MARKERS.findall(sentence):
             for raw in re.split(r"\s*[,،]\s*", group):
                 n = int(raw)
                 if 1 <= n <= max_n:
@@ -167,7 +167,7 @@ def split_markers(text: str, max_n: int) -> tuple[list[tuple[str, list[int]]], i
                         cited.append(n)
                 else:
                     removed += 1
-        bare = _MARKER.sub("", sentence).strip()
+        bare = CITATION_MARKERS.sub("", sentence).strip()
         if bare and bare not in ".؟?!":
             if result and not re.search(r"\w", bare):
                 continue
@@ -192,11 +192,11 @@ def check_sentence(sentence: str, citations: list[int], passages: dict[int, str]
     question_norm = normalize(question)
     sentence_words = set(re.findall(r"\w+", normalize(sentence)))
     cited_words = set(re.findall(r"\w+", cited_norm))
-    for forms in _MONTH_FORMS:
+    for forms in MONTH_FORMS:
         if forms & sentence_words and not forms & cited_words:
             checked.problems.append(f"date not in the cited text: {sorted(forms)[0]}")
     if same_script and script_of(sentence) == "latin":
-        names = [m.group(0) for m in _NAME.finditer(sentence)
+        names = [m.group(0) for m in LATIN_NAME_WORD.finditer(sentence)
                  if m.start() > 0 and m.group(0).lower() not in STOPWORDS]
         unknown = [n for n in names if n.lower() not in cited_norm and n.lower() not in question_norm]
         if unknown:

@@ -14,9 +14,7 @@ from rich.markup import escape
 
 import app  # noqa: F401  (sets the offline environment before models load)
 from app.settings import Settings
-from index import models
-from index.embedding import EmbedderError
-from index.storage import IndexError_
+from index import EmbedderError, IndexError_, models
 
 cli = typer.Typer(help="Sanad: ask questions about your articles; answers cite their passages.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -331,7 +329,7 @@ def store_copy_command(
     Writes a new generation whose manifest names the target store; then use `--store TO`
     (or set SANAD_STORE=TO). Milvus is reached through the milvus_* settings.
     """
-    from index.pipeline import copy_store
+    from index import copy_store
 
     settings = _settings(store=to)
     try:
@@ -346,8 +344,7 @@ def store_copy_command(
 @cli.command("status")
 def status_command() -> None:
     """Show what is indexed and with which model."""
-    from index.storage import current_folder, read_manifest
-    from index.store import describe_store
+    from index import current_folder, describe_store, read_manifest
 
     settings = _settings()
     folder = current_folder(settings.data_dir)

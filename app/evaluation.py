@@ -32,16 +32,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.answer import AnswerResult, Turn
+from app.citations import MIN_SUPPORT
 from app.settings import PROJECT_ROOT, Settings
 from index.sources import Article
-from index.textnorm import normalize, script_of
+from index.text import AR_CLITICS_PATTERN, CITATION_MARKERS, normalize, script_of
 
 K = 10  # depth of retrieval asked for, so that recall@10 is meaningful
 SEED_QUESTIONS = PROJECT_ROOT / "eval" / "questions.jsonl"
 SEED_ARTICLES = PROJECT_ROOT / "seeds"
 REPORTS_DIR = PROJECT_ROOT / "eval" / "reports"
 LANGUAGES = ("en", "ar")
-UNSUPPORTED_BELOW = 0.5  # the citation checker's own threshold (app.citations.MIN_SUPPORT)
 
 
 class EvalError(ValueError):
@@ -237,9 +237,6 @@ def check_follow_ups(questions: list[EvalQuestion]) -> None:
 # ---------------------------------------------------------------------------------------
 # Matching and normalisation
 # ---------------------------------------------------------------------------------------
-_MARKER = re.compile(r"\s*\[\d{1,3}(?:\s*[,،]\s*\d{1,3})*\]")
-# Clitics an Arabic word may carry before a key fact: conjunction, preposition, article.
-_AR_CLITICS = r"(?:[وف]?[بلك]?(?:ال)?|لل)?"
 _EN_ARTICLES = {"a", "an", "the"}
 
 
@@ -251,7 +248,7 @@ def overlaps(article_id: str, start: int, end: int, gold_article: str | None,
 
 
 def strip_markers(text: str) -> str:
-    return _MARKER.sub("", text)
+    return CITATION_MARKERS.sub("", text)
 
 
 def key_fact_found(fact: str, text: str) -> bool:
@@ -263,7 +260,7 @@ def key_fact_found(fact: str, text: str) -> bool:
     fact_norm = " ".join(normalize(fact).split())
     if not fact_norm:
         return False
-    prefix = _AR_CLITICS if script_of(fact_norm) == "arabic" else ""
+    prefix = AR_CLITICS_PATTERN if script_of(fact_norm) == "arabic" else ""
     suffix = r"(?!\w)" if len(fact_norm) <= 2 else ""
     pattern = rf"(?<!\w){prefix}{re.escape(fact_norm)}{suffix}"
     return re.search(pattern, " ".join(normalize(strip_markers(text)).split())) is not None
@@ -273,7 +270,7 @@ def normalize_answer(text: str) -> str:
     """SQuAD-style answer normalisation that also folds Arabic spelling variants.
 
     Citation markers, punctuation and symbols go; case, diacritics, tatweel, alef forms, ى/ي
-    and Arabic-Indic digits are folded (index.textnorm.normalize); English articles and the
+    and Arabic-Indic digits are folded (index.text.normalize); English articles and the
     Arabic article ال at the start of a word are dropped.
     """
     text = normalize(strip_markers(text))
@@ -394,7 +391,7 @@ def citation_metrics(records: list[dict]) -> dict:
     cited = [c["hit"] for r in gold for c in r["cited"]]
     sentences = [s for r in records if not r["refused"] for s in r["sentences"]]
     unsupported = [s for s in sentences
-                   if s["support"] is None or s["support"] < UNSUPPORTED_BELOW]
+                   if s["support"] is None or s["support"] < MIN_SUPPORT]
     return {
         "citation_precision": _ratio(sum(cited), len(cited)),
         "citation_recall": _ratio(sum(any(c["hit"] for c in r["cited"]) for r in gold),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from index.textnorm import normalize, script_of
+from index.text import MONTH_PATTERN, normalize, script_of, strip_clitic
 
 LANGUAGE_NAMES = {"ar": "Arabic", "en": "English"}
 
@@ -37,9 +37,7 @@ _AR_NUMBER_WORDS = {normalize(w) for w in """واحد اثنان اثنين ثل
 _EN_NUMBER_WORDS = set("""one two three four five six seven eight nine ten eleven twelve twenty
 thirty forty fifty hundred hundreds thousand thousands million millions billion billions
 percent dozen""".split())
-_DATE_AFTER = re.compile(r"^\s*(يناير|فبراير|مارس|أبريل|ابريل|مايو|يونيو|يوليو|أغسطس|اغسطس|سبتمبر|"
-                         r"أكتوبر|اكتوبر|نوفمبر|ديسمبر|january|february|march|april|may|june|july|"
-                         r"august|september|october|november|december)", re.IGNORECASE)
+_DATE_AFTER = re.compile(rf"^\s*({MONTH_PATTERN})", re.IGNORECASE)
 
 
 def asks_for_quantity(question: str) -> bool:
@@ -57,7 +55,7 @@ def states_quantity(text: str) -> bool:
         if not is_year and not _DATE_AFTER.match(norm[match.end():]):
             return True
     words = set(re.findall(r"\w+", norm))
-    stripped = {w[1:] if w[:1] in "وبل" else w for w in words}
+    stripped = {strip_clitic(w, ("و", "ب", "ل")) for w in words}
     return bool((words | stripped) & (_AR_NUMBER_WORDS | _EN_NUMBER_WORDS))
 
 

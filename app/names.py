@@ -14,8 +14,7 @@ import difflib
 import re
 import unicodedata
 
-from app.citations import MONTHS
-from index.textnorm import normalize
+from index.text import AR_ARTICLES, MONTHS, normalize, strip_clitic
 
 # Arabic letters to the shared alphabet; long vowels, hamza carriers, ع and ة are dropped.
 _ARABIC = str.maketrans({
@@ -28,7 +27,6 @@ _ARABIC = str.maketrans({
 _LATIN_RULES = [(r"sch|sh|ch", "s"), (r"kh|ck|qu|q", "k"), (r"th", "t"), (r"ph|v", "f"),
                 (r"gh", "g"), (r"x", "ks"), (r"c(?=[eiy])", "s"), (r"c", "k"), (r"p", "b"),
                 (r"g(?=[eiy])", "j"), (r"[aeiouyw'’-]", "")]
-_ARABIC_ARTICLE = re.compile(r"^(?:وال|بال|فال|لل|ال)")
 MIN_SIMILARITY = 0.8
 # Capitalised English words that translate an Arabic word rather than transliterate it.
 COMMON = {w.lower() for w in """I A The United States America American Americans White House
@@ -58,7 +56,7 @@ def arabic_skeletons(word: str) -> set[str]:
     """The word's skeleton, and without a leading article: "ال" may also begin a name
     (إليزابيث, normalised to اليزابيث)."""
     word = normalize(word)
-    forms = {word, _ARABIC_ARTICLE.sub("", word)}
+    forms = {word, strip_clitic(word, AR_ARTICLES)}
     return {_collapse(form.translate(_ARABIC)) for form in forms}
 
 

@@ -7,21 +7,29 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from llama_index.core import Settings as LlamaSettings
-from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.llms import MockLLM
 
 from app.answer import AnswerResult, AnswerService, Token, Turn, checked_question
 from app.llm import make_backend
 from app.settings import Settings
-from index.embedding import describe, identity, load_embedder
-from index.pipeline import IndexReport, index_paths
-from index.search import Passage, Searcher
-from index.storage import current_folder, load_index
+from index import (
+    Embedder,
+    EmbedderIdentity,
+    IndexReport,
+    LazyEmbedder,
+    Passage,
+    Searcher,
+    current_folder,
+    describe,
+    index_paths,
+    load_embedder,
+    load_index,
+)
 
 
 class SanadService:
     def __init__(self, settings: Settings | None = None,
-                 embed_model: BaseEmbedding | None = None):
+                 embed_model: Embedder | None = None):
         self.settings = settings or Settings()
         self._embed_model = embed_model
         self._searcher: Searcher | None = None
@@ -29,13 +37,13 @@ class SanadService:
         self._answers: AnswerService | None = None
 
     @property
-    def embed_model(self) -> BaseEmbedding:
+    def embed_model(self) -> Embedder:
         if self._embed_model is None:
             s = self.settings
             self._embed_model = load_embedder(s.embed_model, s.models_dir, dtype=s.embed_dtype,
                                               batch_size=s.embed_batch_size, threads=s.threads)
         # llama-index falls back to OpenAI unless told otherwise.
-        LlamaSettings.embed_model = self._embed_model
+        LlamaSettings.embed_model = self._embed_model.model
         if self._answers is None or self._answers.backend.llm is None:
             LlamaSettings.llm = MockLLM()
         return self._embed_model
@@ -44,12 +52,12 @@ class SanadService:
               log=print) -> IndexReport:
         s = self.settings
         if self._embed_model is not None:
-            embed, info = self._embed_model, None
+            embed = self._embed_model
         else:  # load the model only if some file needs embedding
-            embed, info = (lambda: self.embed_model), describe(s.embed_model, s.models_dir)
-            if info["dim"] is None:
-                info = None
-        report = index_paths(paths, s.index_config(), embed, info,
+            info = describe(s.embed_model, s.models_dir)
+            embed = (LazyEmbedder(EmbedderIdentity(**info), lambda: self.embed_model)
+                     if info["dim"] is not None else self.embed_model)
+        report = index_paths(paths, s.index_config(), embed,
                              rebuild=rebuild, progress=progress, log=log)
         with self._lock:
             self._searcher = None
@@ -62,7 +70,7 @@ class SanadService:
             if self._searcher is None or self._searcher.data.folder != folder:
                 embed = self.embed_model
                 config = self.settings.index_config()
-                data = load_index(self.settings.data_dir, identity(embed).as_dict(),
+                data = load_index(self.settings.data_dir, embed.identity.as_dict(),
                                   config.chunker.as_dict(), config.store)
                 self._searcher = Searcher(data, embed, self.settings.search_config())
             return self._searcher

@@ -16,10 +16,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from index.chunking import ChunkerConfig
-from index.pipeline import IndexConfig
-from index.search import SearchConfig
-from index.store import StoreConfig
+from index import ChunkerConfig, IndexConfig, SearchConfig, StoreConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,6 +1,6 @@
 """FAISS index types at scale: flat vs IVF vs HNSW on synthetic 768-d vectors, with the query embedding.
 
-Each index type is built and then searched through Sanad's own FaissStore (index/store.py,
+Each index type is built and then searched through Sanad's own FaissStore (index/stores/,
 llama-index layers included), each step in a child process of its own so that peak
 memory is per type and step. Build: add every vector (into flat, as `sanad index` does)
 and save, which converts to the asked-for type (IVF: k-means training on a sample, then
@@ -62,7 +62,7 @@ GOAL_MS = 100.0
 # -- child processes -----------------------------------------------------------------------
 
 def build(layout: str, args: argparse.Namespace) -> dict:
-    from index.store import FaissStore, StoreConfig
+    from index.stores import FaissStore, StoreConfig
 
     size = args.sizes[0]
     started = time.perf_counter()
@@ -108,7 +108,7 @@ def knob_sweep(store, vectors: np.ndarray, exact: list[list[str]]) -> list[dict]
 
 def index_detail(store) -> str:
     """The parameters the store searches with."""
-    from index.store import HNSW_NEIGHBOURS, IVF_RERANK
+    from index.stores.faiss_layout import HNSW_NEIGHBOURS, IVF_RERANK
 
     knob = search_knob(store)
     if knob is None:
@@ -123,8 +123,8 @@ def index_detail(store) -> str:
 
 
 def search(layout: str, args: argparse.Namespace) -> dict:
-    from index import store as store_module
-    from index.store import FaissStore
+    from index.stores import FaissStore
+    from index.stores import faiss as store_module
 
     size = args.sizes[0]
     started = time.perf_counter()
@@ -149,7 +149,7 @@ def search(layout: str, args: argparse.Namespace) -> dict:
 def embed(args: argparse.Namespace) -> dict:
     """Median time to embed one question with the settings' model, as `sanad ask` does."""
     from app.settings import Settings
-    from index.embedding import EmbedderError, embed_query, load_embedder
+    from index import EmbedderError, load_embedder
 
     settings = Settings()
     try:
@@ -158,16 +158,16 @@ def embed(args: argparse.Namespace) -> dict:
     except EmbedderError as exc:
         return {"error": str(exc).splitlines()[0]}
     questions = [q["question"] for q in seed_questions()]
-    embed_query(model, questions[0])  # warm-up
+    model.embed_query(questions[0])  # warm-up
     latencies = []
     for question in questions:
         started = time.perf_counter()
-        embed_query(model, question)
+        model.embed_query(question)
         latencies.append(time.perf_counter() - started)
     return {"embed_p50_ms": median(latencies) * 1000, "questions": len(questions),
             "model": settings.embed_model, "threads": settings.threads or "all cores",
             "precision": settings.embed_dtype + (", queries on its float32 twin"
-                                                 if "sanad_query_model" in model.__dict__ else "")}
+                                                 if model.has_query_twin else "")}
 
 
 # -- the parent ----------------------------------------------------------------------------
@@ -225,7 +225,7 @@ def print_table(rows: list[dict], notes: list[str]) -> None:
 
 def print_totals(rows: list[dict], embedding: dict) -> None:
     """p50 embedding + search for the type Sanad picks at each size, against the goal."""
-    from index.store import faiss_layout
+    from index.stores.faiss_layout import faiss_layout
 
     if "error" in embedding:
         print(f"query embedding not measured: {embedding['error']}")
@@ -248,7 +248,7 @@ def print_totals(rows: list[dict], embedding: dict) -> None:
 
 def must_run(layout: str, size: int) -> bool:
     """Flat gives the exact results; the type auto picks is the one Sanad would search."""
-    from index.store import faiss_layout
+    from index.stores.faiss_layout import faiss_layout
 
     return layout in ("flat", faiss_layout(size))
 

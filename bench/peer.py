@@ -136,7 +136,7 @@ def main() -> None:
         files = copy_articles(args.dataset, args.articles, corpus)
         chars = sum(len(f.read_text(encoding="utf-8")) for f in files)
         service = SanadService(Settings(data_dir=Path(tmp) / "data", threads=args.threads))
-        model = service.embed_model
+        model = service.embed_model.model
         model.get_text_embedding_batch([f.read_text(encoding="utf-8")[:500] for f in files[:4]])
         print(f"{len(files)} articles ({chars} characters) from {args.dataset}; "
               f"model {service.settings.embed_model} ({service.settings.embed_dtype}, batch "

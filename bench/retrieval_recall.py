@@ -27,8 +27,7 @@ from bench.common import (  # noqa: E402
     machine_load,
     seed_questions,
 )
-from index.embedding import embed_query  # noqa: E402
-from index.search import SearchConfig, Searcher  # noqa: E402
+from index import SearchConfig, Searcher  # noqa: E402
 
 
 def score(searcher: Searcher, questions: list[dict], vectors: dict) -> dict:
@@ -69,7 +68,7 @@ def main() -> None:
         started = time.perf_counter()
         for qs in sets.values():
             for q in qs:
-                vectors[q["id"]] = embed_query(service.embed_model, q["question"])
+                vectors[q["id"]] = service.embed_model.embed_query(q["question"])
         count = sum(len(v) for v in sets.values())
         print(f"embedded {count} questions, median "
               f"{(time.perf_counter() - started) / count * 1000:.0f} ms each (mean)")

@@ -1,6 +1,6 @@
 """Vector stores at scale: FAISS flat vs Milvus Lite on synthetic unit vectors.
 
-For each size, each store is built through Sanad's own store classes (index/store.py, so
+For each size, each store is built through Sanad's own store classes (index/stores/, so
 the llama-index layers are included) in a child process of its own, so that peak memory
 is per store and the two never sit in memory together. Figures per store and size:
 build (add all vectors and save/flush), reopen (load the saved store and run the load
@@ -44,7 +44,7 @@ DATA = "uniform"  # the README's figures; bench/faiss_scale.py uses clustered da
 
 
 def open_store(kind: str, dim: int, folder: Path):
-    from index.store import StoreConfig, create_store
+    from index.stores import StoreConfig, create_store
 
     # FAISS pinned to flat: its results are the exact ones recall is measured against.
     config = StoreConfig(kind=kind, milvus_uri=str(folder / "milvus.db"),
@@ -53,7 +53,7 @@ def open_store(kind: str, dim: int, folder: Path):
 
 
 def reload_store(kind: str, dim: int, folder: Path, config, ids: list[str]):
-    from index.store import load_store
+    from index.stores import load_store
 
     store = load_store(kind, folder / "saved", dim, config, folder, chunk_ids=ids)
     problem = store.check(ids)
@@ -94,10 +94,10 @@ def sweep_after_crash(store, folder: Path, vector: np.ndarray) -> float:
     The row goes in below Sanad's store, as a writer killed before its switch leaves it:
     no generation lists it, not even as released, so only listing every id finds it.
     """
-    from index.store import _nodes
+    from index.stores.base import text_nodes
 
     orphan = "f" * 20
-    store._store.add(_nodes([orphan], vector[None, :]))
+    store._store.add(text_nodes([orphan], vector[None, :]))
     started = time.perf_counter()
     store.after_switch([folder / "saved"])
     seconds = time.perf_counter() - started
@@ -154,7 +154,7 @@ def main() -> None:
         sys.exit("FAISS flat gives the exact results that recall is measured against")
     print(machine_load())
     print(f"{args.dim}-d unit vectors, {args.queries} queries, k={K}; the FAISS store searches "
-          "on one OpenMP thread (index/store.py)")
+          "on one OpenMP thread (index/stores/faiss.py)")
     rows, notes = [], []
     rate: dict[str, float] = {}  # seconds per vector of a whole run, from the last size
     with tempfile.TemporaryDirectory(prefix="store-scale-") as tmp:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +13,7 @@ import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
 from index import models
+from index.offline import stay_offline
 
 
 class EmbedderError(RuntimeError):
@@ -29,6 +30,89 @@ class EmbedderIdentity:
 
     def as_dict(self) -> dict:
         return {"name": self.name, "hash": self.hash, "dim": self.dim}
+
+
+class Embedder:
+    """An embedding model as the index uses it: documents, queries, tokens, identity.
+
+    Owns the llama-index model (`model`), what the manifest records of it (`identity`),
+    an optional faster twin for single queries (`query_model`: a sentence-transformers
+    model answering `encode(..., prompt_name="query")`) and the token counter that sizes
+    chunks the way the model will see them.
+    """
+
+    def __init__(self, model: BaseEmbedding, identity: EmbedderIdentity,
+                 count_tokens: Callable[[str], int], *, query_model=None):
+        self.model = model
+        self.identity = identity
+        self._count_tokens = count_tokens
+        self._query_model = query_model
+
+    @property
+    def dim(self) -> int:
+        return self.identity.dim
+
+    @property
+    def has_query_twin(self) -> bool:
+        """Whether queries run on a float32 twin of the model (see `_float32_twin`)."""
+        return self._query_model is not None
+
+    def count_tokens(self, text: str) -> int:
+        return self._count_tokens(text)
+
+    def embed_documents(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        """One normalised float32 row per text, in order."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        # Batches of similar length waste less work on padding; restore the order afterwards.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        vectors = self.model.get_text_embedding_batch([texts[i] for i in order],
+                                                      show_progress=progress)
+        matrix = np.empty((len(texts), len(vectors[0])), dtype=np.float32)
+        matrix[order] = to_matrix(vectors)
+        return matrix
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """The normalised float32 vector of a question."""
+        if self._query_model is None:
+            return to_matrix(self.model.get_query_embedding(text))[0]
+        # What llama-index's HuggingFaceEmbedding does for a query, on the float32 twin.
+        vector = self._query_model.encode([text], prompt_name="query", normalize_embeddings=True,
+                                          show_progress_bar=False)
+        return to_matrix(vector)[0]
+
+
+class LazyEmbedder(Embedder):
+    """An Embedder known by its identity now and loaded by `load` when first used.
+
+    Indexing a folder where nothing changed then never loads the model.
+    """
+
+    def __init__(self, identity: EmbedderIdentity, load: Callable[[], Embedder]):
+        self.identity = identity
+        self._load = load
+        self._loaded: Embedder | None = None
+
+    def loaded(self) -> Embedder:
+        if self._loaded is None:
+            self._loaded = self._load()
+            if self._loaded.identity != self.identity:
+                raise EmbedderError(f"the model loaded as {self._loaded.identity} was described "
+                                    f"as {self.identity}")
+        return self._loaded
+
+    @property
+    def model(self) -> BaseEmbedding:  # type: ignore[override]
+        return self.loaded().model
+
+    def count_tokens(self, text: str) -> int:
+        return self.loaded().count_tokens(text)
+
+    def embed_documents(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        return self.loaded().embed_documents(texts, progress)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.loaded().embed_query(text)
 
 
 def resolve_model(ref: str, models_dir: Path) -> tuple[str, str]:
@@ -86,10 +170,9 @@ def describe(ref: str, models_dir: Path) -> dict:
 
 
 def load_embedder(ref: str, models_dir: Path, *, dtype: str = "bfloat16",
-                  batch_size: int = 32, threads: int | None = None) -> BaseEmbedding:
-    """A llama-index embedding model running sentence-transformers on the CPU."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+                  batch_size: int = 32, threads: int | None = None) -> Embedder:
+    """The model `ref` through llama-index, running sentence-transformers on the CPU."""
+    stay_offline()
     import torch
     import transformers
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding
@@ -117,12 +200,15 @@ def load_embedder(ref: str, models_dir: Path, *, dtype: str = "bfloat16",
         raise EmbedderError(f"cannot load embedding model {ref!r} ({target}): {exc}") from exc
     st_model = model._model
     dim_of = getattr(st_model, "get_embedding_dimension", None) or st_model.get_sentence_embedding_dimension
-    dim = dim_of()
     name = ref if ref in models.SPECS else Path(target).name or ref
-    model.__dict__["sanad_identity"] = EmbedderIdentity(name=name, hash=model_hash, dim=dim)
-    if torch_dtype is not torch.float32:
-        model.__dict__["sanad_query_model"] = _float32_twin(st_model)
-    return model
+    tokenizer = st_model.tokenizer
+
+    def count_tokens(text: str) -> int:
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    query_model = _float32_twin(st_model) if torch_dtype is not torch.float32 else None
+    return Embedder(model, EmbedderIdentity(name=name, hash=model_hash, dim=dim_of()),
+                    count_tokens, query_model=query_model)
 
 
 def _float32_twin(st_model):
@@ -172,26 +258,6 @@ def _float32_twin(st_model):
     return twin
 
 
-def identity(embed_model: BaseEmbedding) -> EmbedderIdentity:
-    found = embed_model.__dict__.get("sanad_identity")
-    if found is None:
-        raise EmbedderError(f"{type(embed_model).__name__} carries no sanad_identity")
-    return found
-
-
-def token_counter(embed_model: BaseEmbedding):
-    """Count tokens the way the model will see them (for chunk sizing)."""
-    counter = embed_model.__dict__.get("sanad_count_tokens")
-    if counter is not None:
-        return counter
-    tokenizer = embed_model._model.tokenizer
-
-    def count(text: str) -> int:
-        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
-
-    return count
-
-
 def to_matrix(vectors: list[list[float]]) -> np.ndarray:
     """Float32, L2-normalised rows for inner-product search."""
     matrix = np.asarray(vectors, dtype=np.float32)
@@ -200,25 +266,3 @@ def to_matrix(vectors: list[list[float]]) -> np.ndarray:
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
     return matrix / norms
-
-
-def embed_documents(embed_model: BaseEmbedding, texts: list[str], progress: bool) -> np.ndarray:
-    if not texts:
-        return np.zeros((0, identity(embed_model).dim), dtype=np.float32)
-    # Batches of similar length waste less work on padding; restore the order afterwards.
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    vectors = embed_model.get_text_embedding_batch([texts[i] for i in order],
-                                                   show_progress=progress)
-    matrix = np.empty((len(texts), len(vectors[0])), dtype=np.float32)
-    matrix[order] = to_matrix(vectors)
-    return matrix
-
-
-def embed_query(embed_model: BaseEmbedding, text: str) -> np.ndarray:
-    twin = embed_model.__dict__.get("sanad_query_model")
-    if twin is None:
-        return to_matrix(embed_model.get_query_embedding(text))[0]
-    # What llama-index's HuggingFaceEmbedding does for a query, on the float32 twin.
-    vector = twin.encode([text], prompt_name="query", normalize_embeddings=True,
-                         show_progress_bar=False)
-    return to_matrix(vector)[0]

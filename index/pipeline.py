@@ -1,19 +1,20 @@
-"""Incremental indexing: read, hash, chunk and embed only what changed, then write atomically."""
+"""Incremental indexing: read and hash the files, `plan` the changes, `apply` them (chunk and
+embed only what changed, reuse what is already indexed, write a generation atomically)."""
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from llama_index.core.base.embeddings.base import BaseEmbedding
 
+from index.changes import Plan, plan, unique_ids
 from index.chunking import Chunk, Chunker, ChunkerConfig, chunk_id
-from index.embedding import embed_documents, identity, token_counter
+from index.embedding import Embedder
 from index.sources import DEFAULT_MAX_FILE_BYTES, Article, SourceError, discover, read_article
 from index.storage import (
     IndexData,
@@ -25,7 +26,7 @@ from index.storage import (
     write_generation,
     writer_lock,
 )
-from index.store import StoreConfig, as_store_config, create_store
+from index.stores import StoreConfig, as_store_config, create_store
 
 
 @dataclass(frozen=True)
@@ -63,161 +64,127 @@ class IndexReport:
         return line
 
 
-def _scope_contains(scope: list[Path], source: str) -> bool:
-    src = Path(source)
-    return any(src == s or s in src.parents for s in scope)
-
-
-def _unique_ids(articles: list[Article], known: dict[str, Article]) -> list[Article]:
-    """Give two files with the same name different ids (the first keeps the plain one)."""
-    by_source = {a.source: a.id for a in known.values()}
-    taken = {a.id: a.source for a in known.values()}
-    result = []
-    for art in articles:
-        wanted = by_source.get(art.source, art.id)
-        candidate, n = wanted, 2
-        while taken.get(candidate, art.source) != art.source:
-            candidate, n = f"{wanted}-{n}", n + 1
-        taken[candidate] = art.source
-        result.append(art if candidate == art.id else Article(
-            id=candidate, title=art.title, text=art.text, sha256=art.sha256, source=art.source))
-    return result
-
-
-def index_paths(paths: Iterable[Path | str], config: IndexConfig,
-                embed_model: BaseEmbedding | Callable[[], BaseEmbedding],
-                model_info: dict | None = None, *, rebuild: bool = False,
-                progress: bool = True, log=print) -> IndexReport:
-    """Bring the index in line with the files under `paths`.
+def index_paths(paths: Iterable[Path | str], config: IndexConfig, embedder: Embedder, *,
+                rebuild: bool = False, progress: bool = True, log=print) -> IndexReport:
+    """Bring the index in line with the files under `paths`: read them, `plan`, `apply`.
 
     Files already indexed with the same content hash are not embedded again; changed files
     replace their chunks; files that were indexed from one of `paths` and are gone now are
     removed. Files that cannot be read are reported and skipped; the rest is indexed.
-    `embed_model` may be a factory, called only when something needs embedding; then
-    `model_info` ({name, hash, dim}) identifies the model without loading it.
+    A `LazyEmbedder` loads its model only when something needs embedding.
     """
     started = time.perf_counter()
     paths = [Path(p) for p in paths]
-    report = IndexReport()
-    get_model = embed_model if callable(embed_model) and not isinstance(
-        embed_model, BaseEmbedding) else (lambda: embed_model)
-    model_info = model_info or identity(get_model()).as_dict()
-    chunker_info = config.chunker.as_dict()
+    model_info = embedder.identity.as_dict()
     with writer_lock(config.data_dir):
         current: IndexData | None = None
         if not rebuild:
             with contextlib.suppress(NoIndexError):
-                current = load_index(config.data_dir, model_info, chunker_info, config.store)
-
-        files, report.errors = discover(paths)
+                current = load_index(config.data_dir, model_info, config.chunker.as_dict(),
+                                     config.store)
+        files, errors = discover(paths)
         scanned: list[Article] = []
         for path in files:
             try:
                 scanned.append(read_article(path, config.max_file_bytes))
             except SourceError as err:
-                report.errors.append(err)
-        for err in report.errors:
+                errors.append(err)
+        for err in errors:
             log(f"error: {err}")
-
-        known = dict(current.articles) if current else {}
-        scanned = _unique_ids(scanned, known)
-        articles = dict(known)
-        chunks = dict(current.chunks) if current else {}
-        store = current.store if current else create_store(
-            config.store, model_info["dim"], config.data_dir, model_info["hash"])
-        chunks_of: dict[str, list[str]] = {}
-        for cid, chunk in chunks.items():
-            chunks_of.setdefault(chunk.article_id, []).append(cid)
-
+        manifest = current.manifest if current else None
+        scanned = unique_ids(scanned, manifest.articles if manifest else {})
         scope = [p.resolve() for p in paths if p.exists()]
-        seen = {a.id for a in scanned}
-        failed_sources = {str(Path(e.path).resolve()) for e in report.errors}
-        for aid, art in known.items():
-            if (aid not in seen and _scope_contains(scope, art.source)
-                    and art.source not in failed_sources):
-                report.removed.append(aid)
-
-        to_embed: list[Article] = []
-        for art in scanned:
-            old = known.get(art.id)
-            if old is not None and old.sha256 == art.sha256:
-                report.unchanged.append(art.id)
-                if old.source != art.source or old.title != art.title:
-                    articles[art.id] = art
-            else:
-                (report.updated if old is not None else report.added).append(art.id)
-                to_embed.append(art)
-
-        # Content-hash dedup: an article whose exact text is already indexed (a moved or
-        # copied file) takes that article's chunks and vectors instead of being embedded.
-        replaced = [*report.removed, *(a.id for a in to_embed)]
-        indexed_by_sha = {a.sha256: aid for aid, a in known.items() if chunks_of.get(aid)}
-        copied: list[tuple[Chunk, np.ndarray]] = []
-        copied_articles = [a for a in to_embed if a.sha256 in indexed_by_sha]
-        for art in copied_articles:
-            old_ids = sorted(chunks_of[indexed_by_sha[art.sha256]],
-                             key=lambda cid: chunks[cid].start)
-            for old, vector in zip(old_ids, store.vectors(old_ids)):
-                c = chunks[old]
-                copied.append((Chunk(id=chunk_id(art, c.start, c.end), article_id=art.id,
-                                     paragraph=c.paragraph, start=c.start, end=c.end,
-                                     text=c.text), vector))
-        to_embed = [a for a in to_embed if a.sha256 not in indexed_by_sha]
-        if copied:
-            store.add([c.id for c, _ in copied], np.stack([v for _, v in copied]))
-            for c, _ in copied:
-                chunks[c.id] = c
-            log(f"reused the vectors of {len(copied)} chunks of already indexed text")
-
-        for aid in replaced:
-            old_ids = chunks_of.pop(aid, [])
-            store.delete(old_ids)
-            for cid in old_ids:
-                del chunks[cid]
-            articles.pop(aid, None)
-        for art in copied_articles:
-            articles[art.id] = art
-
-        new_chunks: list[Chunk] = []
-        chunker = Chunker(config.chunker, token_counter(get_model())) if to_embed else None
-        for art in to_embed:
-            pieces = chunker.chunk(art)
-            if not pieces:
-                report.errors.append(SourceError(art.source, "produced no chunks"))
-                continue
-            articles[art.id] = art
-            new_chunks.extend(pieces)
-        if new_chunks:
-            log(f"embedding {len(new_chunks)} chunks from {len(to_embed)} article(s)")
-            vectors = embed_documents(get_model(), [c.text for c in new_chunks], progress)
-            store.add([c.id for c in new_chunks], vectors)
-        for c in new_chunks:
-            chunks[c.id] = c
-        report.chunks_embedded = len(new_chunks)
-        report.chunks_total = len(chunks)
-
-        # E.g. a FAISS index that has outgrown flat, or whose type the settings changed.
-        outdated = store.outdated() if current is not None else None
-        if outdated:
-            log(f"writing the index again: {outdated}")
-        changed = bool(report.removed or to_embed or copied or rebuild or current is None
-                       or outdated or len(articles) != len(known)
-                       or any(articles[a] != known.get(a) for a in articles))
-        if changed and (articles or current is not None):
-            counts: dict[str, int] = {}
-            for c in chunks.values():
-                counts[c.article_id] = counts.get(c.article_id, 0) + 1
-            manifest = Manifest(
-                model=model_info, chunker=chunker_info, store=config.store.kind,
-                articles={a.id: {"source": a.source, "title": a.title, "sha256": a.sha256,
-                                 "chunks": counts.get(a.id, 0)} for a in articles.values()},
-            )
-            write_generation(config.data_dir, manifest, articles, chunks, store)
-            report.written = True
-        elif current is not None:
-            # Nothing to write, but an earlier run may have crashed and left Milvus rows.
-            release_unused(config.data_dir, current.store)
+        failed_sources = {str(Path(e.path).resolve()) for e in errors}
+        report = apply(plan(manifest, scanned, scope, failed_sources), current, config, embedder,
+                       rebuild=rebuild, progress=progress, log=log)
+    report.errors[:0] = errors
     report.seconds = time.perf_counter() - started
+    return report
+
+
+def apply(changes: Plan, current: IndexData | None, config: IndexConfig, embedder: Embedder, *,
+          rebuild: bool = False, progress: bool = True, log=print) -> IndexReport:
+    """Do what `changes` says to `current` (None: a new index) and write the next generation.
+
+    Call under `writer_lock(config.data_dir)`, with `current` loaded under it. Nothing is
+    written when nothing changed (then only a crashed run's Milvus leftovers are released).
+    """
+    report = IndexReport(added=list(changes.added), updated=list(changes.updated),
+                         removed=list(changes.removed), unchanged=list(changes.unchanged))
+    model_info = embedder.identity.as_dict()
+    known = dict(current.articles) if current else {}
+    articles = dict(known)
+    chunks = dict(current.chunks) if current else {}
+    store = current.store if current else create_store(
+        config.store, model_info["dim"], config.data_dir, model_info["hash"])
+    chunks_of: dict[str, list[str]] = {}
+    for cid, chunk in chunks.items():
+        chunks_of.setdefault(chunk.article_id, []).append(cid)
+    for art in changes.relabelled:
+        articles[art.id] = art
+
+    copied: list[tuple[Chunk, np.ndarray]] = []
+    for art, original in changes.reused:
+        old_ids = sorted(chunks_of[original], key=lambda cid: chunks[cid].start)
+        for old, vector in zip(old_ids, store.vectors(old_ids)):
+            c = chunks[old]
+            copied.append((Chunk(id=chunk_id(art, c.start, c.end), article_id=art.id,
+                                 paragraph=c.paragraph, start=c.start, end=c.end,
+                                 text=c.text), vector))
+    if copied:
+        store.add([c.id for c, _ in copied], np.stack([v for _, v in copied]))
+        for c, _ in copied:
+            chunks[c.id] = c
+        log(f"reused the vectors of {len(copied)} chunks of already indexed text")
+
+    for aid in changes.replaced:
+        old_ids = chunks_of.pop(aid, [])
+        store.delete(old_ids)
+        for cid in old_ids:
+            del chunks[cid]
+        articles.pop(aid, None)
+    for art, _ in changes.reused:
+        articles[art.id] = art
+
+    new_chunks: list[Chunk] = []
+    chunker = Chunker(config.chunker, embedder.count_tokens) if changes.to_embed else None
+    for art in changes.to_embed:
+        pieces = chunker.chunk(art)
+        if not pieces:
+            report.errors.append(SourceError(art.source, "produced no chunks"))
+            continue
+        articles[art.id] = art
+        new_chunks.extend(pieces)
+    if new_chunks:
+        log(f"embedding {len(new_chunks)} chunks from {len(changes.to_embed)} article(s)")
+        vectors = embedder.embed_documents([c.text for c in new_chunks], progress)
+        store.add([c.id for c in new_chunks], vectors)
+    for c in new_chunks:
+        chunks[c.id] = c
+    report.chunks_embedded = len(new_chunks)
+    report.chunks_total = len(chunks)
+
+    # E.g. a FAISS index that has outgrown flat, or whose type the settings changed.
+    outdated = store.outdated() if current is not None else None
+    if outdated:
+        log(f"writing the index again: {outdated}")
+    changed = bool(changes.changes_content or rebuild or current is None or outdated
+                   or len(articles) != len(known)
+                   or any(articles[a] != known.get(a) for a in articles))
+    if changed and (articles or current is not None):
+        counts: dict[str, int] = {}
+        for c in chunks.values():
+            counts[c.article_id] = counts.get(c.article_id, 0) + 1
+        manifest = Manifest(
+            model=model_info, chunker=config.chunker.as_dict(), store=config.store.kind,
+            articles={a.id: {"source": a.source, "title": a.title, "sha256": a.sha256,
+                             "chunks": counts.get(a.id, 0)} for a in articles.values()},
+        )
+        write_generation(config.data_dir, manifest, articles, chunks, store)
+        report.written = True
+    elif current is not None:
+        # Nothing to write, but an earlier run may have crashed and left Milvus rows.
+        release_unused(config.data_dir, current.store)
     return report
 
 

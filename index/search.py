@@ -10,17 +10,15 @@ smaller weight, so a strong dense hit is never pushed out by a lexical one.
 from __future__ import annotations
 
 import bisect
-import re
 from dataclasses import asdict, dataclass
 
 import bm25s
 import numpy as np
 import Stemmer
-from llama_index.core.base.embeddings.base import BaseEmbedding
 
-from index.embedding import embed_query
+from index.embedding import Embedder
 from index.storage import IndexData
-from index.textnorm import STOPWORDS, normalize, script_of, tokens
+from index.text import STOPWORDS, light_stem, script_of, tokens
 
 RRF_K = 60  # the usual constant of reciprocal-rank fusion
 
@@ -52,27 +50,6 @@ class Passage:
 _STEMMERS = {"arabic": Stemmer.Stemmer("arabic"), "latin": Stemmer.Stemmer("english")}
 
 
-_AR_PREFIXES = sorted(["وال", "بال", "فال", "لل", "ال", "و", "ف", "ب", "ل"],
-                      key=len, reverse=True)
-_AR_SUFFIXES = sorted(["هما", "ها", "هم", "كم", "نا", "ون", "ين", "ات", "ان", "ية", "ة", "ه", "ي",
-                       "ت", "ا"], key=len, reverse=True)
-
-
-def light_stem(word: str) -> str:
-    """Strip one common prefix and suffix (Arabic) or plural/verb endings (Latin)."""
-    word = normalize(word)
-    if script_of(word) == "arabic":
-        for prefix in _AR_PREFIXES:
-            if word.startswith(prefix) and len(word) - len(prefix) >= 3:
-                word = word[len(prefix):]
-                break
-        for suffix in _AR_SUFFIXES:
-            if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-                return word[: -len(suffix)]
-        return word
-    return re.sub(r"(?:'s|ies|es|s|ed|ing)$", "", word) if len(word) > 4 else word
-
-
 def lexical_tokens(text: str, script: str | None = None) -> list[str]:
     stemmer = _STEMMERS.get(script or script_of(text))
     words = [w for w in tokens(text) if w not in STOPWORDS]
@@ -80,10 +57,9 @@ def lexical_tokens(text: str, script: str | None = None) -> list[str]:
 
 
 class Searcher:
-    def __init__(self, data: IndexData, embed_model: BaseEmbedding,
-                 config: SearchConfig | None = None):
+    def __init__(self, data: IndexData, embedder: Embedder, config: SearchConfig | None = None):
         self.data = data
-        self.embed_model = embed_model
+        self.embedder = embedder
         self.config = config or SearchConfig()
         self._chunk_ids = list(data.chunks)
         self._scripts = np.array([script_of(data.chunks[c].text) for c in self._chunk_ids])
@@ -140,7 +116,7 @@ class Searcher:
         if not self._chunk_ids:
             return []
         if vector is None:
-            vector = embed_query(self.embed_model, question)
+            vector = self.embedder.embed_query(question)
         depth = max(k, self.config.candidates)
         dense = self.dense(vector, depth)
         fused: dict[str, float] = {}

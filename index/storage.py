@@ -12,7 +12,7 @@ Layout of the data folder:
 A writer builds the next generation in a temporary folder, fsyncs it, renames it to its
 final name and only then moves `current`. A crash at any point leaves `current` pointing
 at a complete generation, so the previous index always loads. Milvus vectors live outside
-the folder; `index.store` explains how they are inserted before the switch and released
+the folder; `index.stores.milvus` explains how they are inserted before the switch and released
 after it, so that this stays true.
 """
 
@@ -32,7 +32,7 @@ from pathlib import Path
 from index.chunking import Chunk
 from index.errors import IndexBusyError, IndexError_, IndexMismatchError, NoIndexError
 from index.sources import Article
-from index.store import StoreConfig, StoreError, VectorStore, as_store_config, load_store
+from index.stores import StoreConfig, StoreError, VectorStore, as_store_config, load_store
 
 MANIFEST_VERSION = 1
 CURRENT = "current"

@@ -1,18 +1,25 @@
-import os
 import shutil
+import socket
 import sys
 from pathlib import Path
 
 import pytest
 
+from index.offline import stay_offline
 from tests.fakes import FakeEmbedder
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+stay_offline()
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "seeds" / "us-mexico-migration-talks.txt"
 DATA = Path(__file__).resolve().parent / "data"
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now (the OS picks it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -32,9 +39,10 @@ def release_milvus_lite(folder: Path) -> None:
             manager.server_manager_instance.release_server(str(db))
 
 
-@pytest.fixture(params=["faiss", "milvus"])
+@pytest.fixture(params=["faiss", pytest.param("milvus", marks=pytest.mark.slow)])
 def store_kind(request, tmp_path: Path):
-    """Each store in turn; Milvus is Milvus Lite in a file under tmp_path (data/milvus.db)."""
+    """Each store in turn; Milvus is Milvus Lite in a file under tmp_path (data/milvus.db),
+    started for each test: slow."""
     yield request.param
     release_milvus_lite(tmp_path)
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 
 import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
+from llama_index.core.bridge.pydantic import Field
 from llama_index.core.llms import CompletionResponse, CustomLLM, LLMMetadata
 
-from index.embedding import EmbedderIdentity
-from index.textnorm import tokens
+from index.embedding import Embedder, EmbedderIdentity
+from index.text import tokens
 
 FAKE_DIM = 64
 # A tiny bilingual lexicon, so cross-language tests can retrieve Arabic text for English words.
@@ -25,17 +27,11 @@ def _word_vector(word: str) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal(FAKE_DIM)
 
 
-class FakeEmbedder(BaseEmbedding):
-    """Bag of hashed words: texts sharing words are close. Counts what it embeds."""
+class BagOfWords(BaseEmbedding):
+    """Bag of hashed words as a llama-index model: texts sharing words are close."""
 
     delay: float = 0.0
-
-    def __init__(self, name: str = "fake-embedder", delay: float = 0.0, **kwargs):
-        super().__init__(model_name=name, embed_batch_size=8, delay=delay, **kwargs)
-        self.__dict__["sanad_identity"] = EmbedderIdentity(
-            name=name, hash=hashlib.sha256(name.encode()).hexdigest(), dim=FAKE_DIM)
-        self.__dict__["sanad_count_tokens"] = lambda text: len(text.split())
-        self.__dict__["embedded"] = 0
+    embedded: int = 0  # texts embedded as documents
 
     def _vector(self, text: str) -> list[float]:
         vec = np.zeros(FAKE_DIM)
@@ -54,25 +50,40 @@ class FakeEmbedder(BaseEmbedding):
     def _get_text_embedding(self, text: str) -> list[float]:
         if self.delay:
             time.sleep(self.delay)
-        self.__dict__["embedded"] += 1
+        self.embedded += 1
         return self._vector(text)
+
+
+class FakeEmbedder(Embedder):
+    """The bag-of-words model as an Embedder; a token is a word. Counts what it embeds."""
+
+    def __init__(self, name: str = "fake-embedder", delay: float = 0.0):
+        identity = EmbedderIdentity(name=name, hash=hashlib.sha256(name.encode()).hexdigest(),
+                                    dim=FAKE_DIM)
+        super().__init__(BagOfWords(model_name=name, embed_batch_size=8, delay=delay), identity,
+                         lambda text: len(text.split()))
+
+    @property
+    def embedded(self) -> int:
+        return self.model.embedded
 
 
 class FakeLLM(CustomLLM):
     """Replies with whatever `respond(prompt)` returns; records every prompt it saw."""
 
-    def __init__(self, respond, **kwargs):
-        super().__init__(**kwargs)
-        self.__dict__["respond"] = respond
-        self.__dict__["prompts"] = []
+    respond: Callable[[str], str]
+    prompts: list[str] = Field(default_factory=list)
+
+    def __init__(self, respond: Callable[[str], str], **kwargs):
+        super().__init__(respond=respond, **kwargs)
 
     @property
     def metadata(self) -> LLMMetadata:
         return LLMMetadata(model_name="fake-llm", is_chat_model=False)
 
     def complete(self, prompt: str, formatted: bool = False, **kwargs) -> CompletionResponse:
-        self.__dict__["prompts"].append(prompt)
-        return CompletionResponse(text=self.__dict__["respond"](prompt))
+        self.prompts.append(prompt)
+        return CompletionResponse(text=self.respond(prompt))
 
     def stream_complete(self, prompt: str, formatted: bool = False, **kwargs):
         text = self.complete(prompt).text

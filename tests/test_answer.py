@@ -1,6 +1,5 @@
 """The answer service with fake models: citation checks, refusal, yes/no, follow-ups."""
 
-import socket
 import time
 
 import numpy as np
@@ -13,6 +12,7 @@ from app.settings import Settings
 from index.pipeline import IndexConfig, index_paths
 from index.search import Searcher
 from index.storage import load_index
+from tests.conftest import free_port
 from tests.fakes import FakeLLM
 
 RHINE = "Is the Rhine near Rotterdam?"
@@ -255,9 +255,7 @@ def test_bad_questions(searcher):
 
 
 def test_unreachable_server_fails_fast_and_clearly(tmp_path):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]  # closed again below: nothing listens there
+    port = free_port()  # nothing listens there
     started = time.perf_counter()
     with pytest.raises(LLMUnavailable, match="cannot reach"):
         make_backend(Settings(data_dir=tmp_path, llm_backend="openai",
@@ -298,10 +296,10 @@ def test_a_long_sentence_is_scored_by_its_best_clause(tmp_path, fake_embedder):
     _, evidence = svc.prepare_context(question)
     assert evidence[0].text.startswith("The visitors were")
     # Its score is its best clause's, above that of the sentence as a whole.
-    query = np.asarray(fake_embedder.get_query_embedding(question))
+    query = np.asarray(fake_embedder.model.get_query_embedding(question))
 
     def cosine(text: str) -> float:
-        return float(query @ np.asarray(fake_embedder.get_text_embedding(text)))
+        return float(query @ np.asarray(fake_embedder.model.get_text_embedding(text)))
 
     clause = cosine("the harbour master of Marseille")
     assert evidence[0].score == pytest.approx(clause, abs=1e-3)

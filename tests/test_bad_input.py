@@ -13,7 +13,6 @@ from typer.testing import CliRunner
 from app.cli import cli
 from app.service import SanadService
 from app.settings import Settings
-from index.embedding import identity
 from index.storage import load_index
 from tests.fakes import FakeEmbedder
 from tests.web_helpers import SanadServer
@@ -55,7 +54,7 @@ def indexed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("SANAD_MAX_FILE_MB", str(MAX_FILE_MB))
     monkeypatch.setenv("SANAD_LLM_BACKEND", "extractive")
     monkeypatch.setattr("app.service.load_embedder", lambda *a, **k: FakeEmbedder())
-    monkeypatch.setattr("app.service.describe", lambda *a, **k: identity(FakeEmbedder()).as_dict())
+    monkeypatch.setattr("app.service.describe", lambda *a, **k: FakeEmbedder().identity.as_dict())
     return data
 
 

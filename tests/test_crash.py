@@ -16,6 +16,8 @@ from index.storage import load_index, store_folders
 from tests.conftest import ROOT, release_milvus_lite
 from tests.fakes import FakeEmbedder
 
+pytestmark = pytest.mark.slow  # tens of indexing subprocesses killed and rerun
+
 SENTENCES = ["The river rises in spring.", "Prices fell again this week.", "ارتفع منسوب النهر.",
              "The council met on Friday.", "انخفضت الأسعار هذا الأسبوع.", "Trains were late."]
 

@@ -5,13 +5,13 @@ import pytest
 
 from app.settings import Settings
 from bench.synthetic import blocks, queries
-from index import store as store_module
 from index.pipeline import IndexConfig, index_paths
 from index.storage import current_folder, load_index
-from index.store import (
+from index.stores import FaissStore, StoreConfig
+from index.stores import faiss_layout as layout_module
+from index.stores.base import text_nodes
+from index.stores.faiss_layout import (
     FLAT_MAX_VECTORS,
-    FaissStore,
-    StoreConfig,
     faiss_layout,
     ivf_lists,
     ivf_probes,
@@ -77,7 +77,7 @@ def test_each_index_adds_deletes_searches_and_reloads(tmp_path, layout):
 @pytest.mark.parametrize("wanted,layout", [("auto", "ivf"), ("hnsw", "hnsw")])
 def test_an_approximate_store_finds_almost_what_flat_finds_on_clustered_data(
         tmp_path, monkeypatch, wanted, layout):
-    monkeypatch.setattr(store_module, "FLAT_MAX_VECTORS", 1000)  # auto: IVF at this size
+    monkeypatch.setattr(layout_module, "FLAT_MAX_VECTORS", 1000)  # auto: IVF at this size
     exact, ids, vectors = filled("flat", 8000)
     approximate = FaissStore(DIM, config=StoreConfig(faiss_index=wanted))
     approximate.add(ids, vectors)
@@ -158,7 +158,7 @@ def test_a_flat_file_written_before_index_types_existed_still_loads(tmp_path):
 
     ids, vectors = clustered(300)
     old = FaissMapVectorStore(faiss_index=faiss.IndexIDMap2(faiss.IndexFlatIP(DIM)))
-    old.add(store_module._nodes(ids, vectors))  # upstream's own add, one vector at a time
+    old.add(text_nodes(ids, vectors))  # upstream's own add, one vector at a time
     old.persist(persist_path=str(tmp_path / FaissStore.INDEX_FILE))
     loaded = FaissStore.load(tmp_path, DIM)
     assert loaded.layout == "flat" and loaded.outdated() is None and len(loaded) == 300

@@ -20,15 +20,15 @@ from typer.testing import CliRunner
 
 from app.service import SanadService
 from app.settings import Settings
-from index.embedding import identity
 from index.errors import IndexError_, IndexMismatchError
 from index.pipeline import IndexConfig, copy_store, index_paths
 from index.search import Searcher
 from index.storage import current_folder, load_index, store_folders
-from index.store import StoreConfig, StoreError
-from tests.conftest import ROOT, release_milvus_lite
+from index.stores import StoreConfig, StoreError
+from tests.conftest import ROOT, free_port, release_milvus_lite
 from tests.fakes import FakeEmbedder
 
+pytestmark = pytest.mark.slow  # each test starts Milvus Lite (or a Milvus server)
 QUESTIONS = ["Does the Rhine reach the North Sea near Rotterdam?", "How long do I bake the loaf?",
              "What did Mexico request?", "ماذا طلبت المكسيك؟", "Danube Black Sea",
              "sanctions on Venezuela", "flour water salt", "الرئيس المكسيكي"]
@@ -85,7 +85,7 @@ def test_crash_between_insert_and_switch_keeps_the_previous_generation(
     orphans = rows(data) - set(before.chunks)
     assert orphans, "the crashed run inserted its vectors before the switch"
     raw = after_crash.store._store.client.search(
-        after_crash.store.collection, data=[fake_embedder.get_query_embedding(question)], limit=1)
+        after_crash.store.collection, data=[fake_embedder.model.get_query_embedding(question)], limit=1)
     assert raw[0][0]["id"] in orphans  # Milvus ranks an orphan first; the store filters it out
     assert Searcher(after_crash, fake_embedder).search(question, 5) == expected
 
@@ -126,7 +126,7 @@ def test_removed_chunks_leave_milvus_once_no_generation_on_disk_uses_them(
     def no_full_scan(*args):
         raise AssertionError("without a crash, released ids are deleted by name")
 
-    monkeypatch.setattr("index.store.MilvusStore._all_ids", no_full_scan)
+    monkeypatch.setattr("index.stores.milvus.MilvusStore._all_ids", no_full_scan)
     run(corpus, data, fake_embedder)  # the generation that had bread is pruned now
     monkeypatch.undo()
     assert not bread & rows(data)
@@ -172,7 +172,7 @@ def test_store_copy_moves_the_index_without_embedding_and_keeps_results(
 
     report = copy_store(data, "milvus")
     assert report.vectors == len(faiss_index.chunks) and fake_embedder.embedded == embedded
-    model = identity(fake_embedder).as_dict()
+    model = fake_embedder.identity.as_dict()
     chunker = IndexConfig(data_dir=data).chunker.as_dict()
     milvus_index = load_index(data, model, chunker, "milvus")  # the manifest check passes
     assert milvus_index.manifest.store == "milvus"
@@ -223,12 +223,6 @@ def test_two_indexes_cannot_share_one_collection(corpus, tmp_path, fake_embedder
         load_index(tmp_path / "b", store=shared)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _wait_for_port(port: int, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -262,7 +256,7 @@ def _stop(*procs: subprocess.Popen) -> None:
 
 
 def test_several_processes_share_one_milvus_server(corpus, tmp_path, fake_embedder):
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "milvus_lite", "server", "--data-dir",
                                str(tmp_path / "server"), "--host", "127.0.0.1", "--port",
                                str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -308,7 +302,7 @@ def test_cli_store_copy_status_and_store_option(corpus, tmp_path, fake_embedder,
     monkeypatch.delenv("SANAD_STORE", raising=False)
     monkeypatch.setattr("app.service.load_embedder", lambda *a, **k: FakeEmbedder())
     monkeypatch.setattr("app.service.describe",
-                        lambda *a, **k: identity(FakeEmbedder()).as_dict())
+                        lambda *a, **k: FakeEmbedder().identity.as_dict())
     from app.cli import cli
 
     runner = CliRunner()

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from index.chunking import ChunkerConfig
+from index.embedding import EmbedderError, LazyEmbedder
 from index.pipeline import IndexConfig, index_paths
 from index.storage import IndexMismatchError, NoIndexError, current_folder, load_index
-from index.store import FaissStore
+from index.stores import FaissStore
 from tests.fakes import FakeEmbedder
 
 
@@ -43,6 +44,24 @@ def test_first_run_indexes_all_and_second_embeds_nothing(corpus, tmp_path, fake_
         assert index.articles[chunk.article_id].text[chunk.start:chunk.end] == chunk.text
 
 
+def test_a_lazy_embedder_loads_its_model_only_when_something_needs_embedding(corpus, tmp_path):
+    model, loads = FakeEmbedder(), []
+
+    def load() -> FakeEmbedder:
+        loads.append(1)
+        return model
+
+    lazy = LazyEmbedder(model.identity, load)
+    data = tmp_path / "data"
+    assert run(corpus, data, lazy).chunks_embedded > 0 and len(loads) == 1
+    again = LazyEmbedder(model.identity, load)
+    assert not run(corpus, data, again).written and len(loads) == 1  # nothing to embed
+    # A model that loads as another than it was described would write a wrong manifest.
+    other = LazyEmbedder(FakeEmbedder("described-as-another").identity, load)
+    with pytest.raises(EmbedderError, match="described"):
+        run(corpus, tmp_path / "other", other)
+
+
 def test_changed_file_replaces_its_chunks_and_removed_file_goes(corpus, tmp_path, fake_embedder,
                                                                 store_kind):
     data = tmp_path / "data"
@@ -63,7 +82,7 @@ def test_changed_file_replaces_its_chunks_and_removed_file_goes(corpus, tmp_path
     assert set(after.store.ids()) == set(after.chunks)
     # Milvus may still hold the removed chunks (the previous generation uses them), never less.
     assert set(after.chunks) <= stored_rows(after) <= set(after.chunks) | set(before.chunks)
-    top = after.store.search(np.asarray(fake_embedder.get_query_embedding("Danube Flour")), 5)
+    top = after.store.search(np.asarray(fake_embedder.model.get_query_embedding("Danube Flour")), 5)
     assert top and all(cid in after.chunks for cid, _ in top)
 
 

@@ -1,10 +1,9 @@
 import pytest
 
-from index.embedding import embed_query
 from index.pipeline import IndexConfig, index_paths
 from index.search import SearchConfig, Searcher
 from index.storage import load_index
-from index.textnorm import normalize_arabic, script_of, tokens
+from index.text import normalize_arabic, script_of, tokens
 
 
 @pytest.fixture
@@ -56,18 +55,29 @@ def test_lexical_side_only_searches_the_question_script(searcher_factory):
     assert searcher.lexical("الاسباب الجذرية", 1) == searcher.lexical("الأسبابُ الجذريّة", 1)
 
 
+DANUBE = "The Danube flows through ten countries. It ends in the Black Sea."
+
+
 def test_hybrid_off_is_dense_only(searcher_factory):
     dense = searcher_factory(hybrid="off")
-    assert dense.lexical("Danube", 5) == []
     hybrid = searcher_factory()
-    assert [p.text for p in dense.search("Danube", 3)] != [] and hybrid.search("Danube", 3)
+    chunks = dense.data.chunks
+    # One chunk of the corpus has the word: the lexical side finds it, and only with hybrid.
+    assert [chunks[c].text for c in hybrid.lexical("Danube", 5)] == [DANUBE]
+    assert dense.lexical("Danube", 5) == []
+    # Dense only: the passages are the store's ranking, in its order, with its cosines.
+    ranked = dense.dense(dense.embedder.embed_query("Danube"), 3)
+    passages = dense.search("Danube", 3)
+    assert [(p.article_id, p.start, p.end, p.score) for p in passages] == [
+        (chunks[c].article_id, chunks[c].start, chunks[c].end, round(s, 4)) for c, s in ranked]
+    assert passages[0].text == DANUBE == hybrid.search("Danube", 1)[0].text
 
 
 def test_fusion_keeps_the_dense_top_hit_against_a_weaker_lexical_one(searcher_factory):
     searcher = searcher_factory()
     question = "Rhine Swiss Alps North Sea Rotterdam"
     dense_top = searcher.data.chunks[
-        searcher.dense(embed_query(searcher.embed_model, question), 1)[0][0]]
+        searcher.dense(searcher.embedder.embed_query(question), 1)[0][0]]
     assert searcher.search(question, 1)[0].text == dense_top.text
 
 

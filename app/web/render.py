@@ -7,12 +7,10 @@ Citation markers `[n]` become buttons that carry only two integers (turn, n).
 
 from __future__ import annotations
 
-import re
 from html import escape
 
 from index.sources import Article
-
-_MARKER = re.compile(r"\[(\d{1,3})\]")
+from index.text import CITATION_MARKER
 
 
 def _attr(value: object) -> str:
@@ -28,7 +26,7 @@ def cite_button(turn: int, n: int, title: str = "") -> str:
 def linked_text(text: str, turn: int, passages: list[dict]) -> str:
     """`text` escaped, with each `[n]` that names a passage turned into a citation button."""
     out, pos = [], 0
-    for match in _MARKER.finditer(text):
+    for match in CITATION_MARKER.finditer(text):
         n = int(match.group(1))
         if 1 <= n <= len(passages):
             out.append(escape(text[pos:match.start()]))
@@ -47,7 +45,7 @@ def linked_lines(text: str, turn: int, passages: list[dict]) -> str:
 
 def _cited_numbers(result: dict) -> list[int]:
     cited = [n for s in result.get("sentences", []) for n in s.get("citations", [])]
-    cited += [int(m) for m in _MARKER.findall(result.get("answer", ""))]
+    cited += [int(m) for m in CITATION_MARKER.findall(result.get("answer", ""))]
     numbers = sorted({n for n in cited if 1 <= n <= len(result.get("passages", []))})
     return numbers or [p["n"] for p in result.get("passages", [])]
 

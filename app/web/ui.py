@@ -24,7 +24,7 @@ from app.web.render import (
 from index.sources import SUPPORTED_SUFFIXES, SourceError, read_article
 
 EXAMPLES = ["What did Mexico request?", "ماذا طلبت المكسيك؟", "Who attended the talks?"]
-UPLOAD_TYPES = [".txt", ".md", ".html"]
+UPLOAD_TYPES = list(SUPPORTED_SUFFIXES)
 
 # A click on a citation button tells Python which one; nothing else leaves the page.
 CITATION_CLICKS_JS = """
