@@ -14,7 +14,7 @@ import difflib
 import re
 import unicodedata
 
-from app.citations import MONTHS
+from app.answering.checks import MONTHS
 from index.textnorm import normalize
 
 # Arabic letters to the shared alphabet; long vowels, hamza carriers, ع and ة are dropped.

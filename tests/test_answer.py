@@ -6,9 +6,10 @@ import time
 import numpy as np
 import pytest
 
-from app.answer import AnswerError, AnswerResult, AnswerService, Token, Turn
-from app.citations import copy_problem
+from app.answering.copy_check import copy_problem
+from app.answering.service import AnswerService
 from app.llm import Backend, LLMUnavailable, make_backend
+from app.service import AnswerError, AnswerResult, Token, Turn
 from app.settings import Settings
 from index.pipeline import IndexConfig, index_paths
 from index.search import Searcher

@@ -2,9 +2,8 @@
 
 import pytest
 
-from app.answer import Turn
 from app.llm import make_backend
-from app.service import SanadService
+from app.service import SanadService, Turn
 from app.settings import Settings
 from index.sources import read_article
 from tests.conftest import ROOT, SEED

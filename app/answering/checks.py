@@ -5,13 +5,8 @@ number and month in it appears in the cited text, every capitalised name appears
 in the question), and enough of its words are found in the cited text. Markers pointing at
 passages that were not given are removed and counted.
 
-With `copy_only` (the small local model), a sentence must also be the cited text's own
-words: at most `COPY_MAX_PIECES` runs copied from the cited text or the question, plus a few
-function words. A sentence that passes every other check but this one is replaced by the
-passage it cites, quoted. The small model's inventions were misreadings made of the right
-sentence's words ("before Friday" for "before the November election"), which only a copy
-check catches; its correct answers were nearly all copies (baseline-local: 25 of 29
-Arabic answer sentences one or two runs of their source).
+With `copy_only` a sentence must also pass the copy check (copy_check.py); one that passes
+every other check but that one is replaced by the passage it cites, quoted.
 """
 
 from __future__ import annotations
@@ -19,10 +14,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from app.answering.copy_check import copy_problem
+from app.answering.corpus import STOPWORDS, lexical_tokens, normalize, script_of, sentence_spans
 from app.language import VERDICT_WORDS, is_yes_no_question
-from index.chunking import sentence_spans
-from index.search import lexical_tokens
-from index.textnorm import STOPWORDS, normalize, script_of, tokens
 
 _MARKER = re.compile(r"\s*\[(\d{1,3}(?:\s*[,،]\s*\d{1,3})*)\]")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
@@ -36,12 +30,7 @@ MONTHS = {
 _VERDICT_TOKENS = set(lexical_tokens(" ".join(VERDICT_WORDS)))
 _MONTH_FORMS = [{en, normalize(ar)} for en, ar in MONTHS.items()]
 MIN_SUPPORT = 0.5
-COPY_MAX_PIECES = 2
-COPY_MAX_FREE_WORDS = 2  # function words a copied sentence may add ("هو", "is")
-# Words a copy may add besides the stopwords: copulas and pronouns, the yes/no verdicts.
-_FREE_WORDS = STOPWORDS | VERDICT_WORDS | {
-    normalize(w) for w in "هو هي هم هما هن انه انها it they".split()}
-_CONJUNCTION = re.compile(r"^[وف](?=\w{3})")  # و / ف prefixed to an Arabic word
+_CLOSING = ".!?؟؛…"  # sentence-final punctuation; markers go before it
 
 
 @dataclass
@@ -81,7 +70,7 @@ def with_markers(sentence: str, citations: list[int]) -> str:
     marks = "".join(f"[{n}]" for n in citations)
     body = sentence.rstrip()
     end = ""
-    while body and body[-1] in ".!?؟؛…":
+    while body and body[-1] in _CLOSING:
         body, end = body[:-1], body[-1] + end
     return f"{body.rstrip()} {marks}{end}" if marks else sentence
 
@@ -98,58 +87,6 @@ def _restates(sentence: str, question: str) -> bool:
 
 def _numbers(text: str) -> set[str]:
     return {n.replace(",", "") for n in _NUMBER.findall(normalize(text))}
-
-
-def _copy_tokens(text: str) -> list[str]:
-    """Normalised words, a prefixed Arabic "and" removed ("وأكد" matches "أكد")."""
-    return [_CONJUNCTION.sub("", w) for w in tokens(text)]
-
-
-def copy_pieces(sentence: str, sources: list[str]) -> tuple[int, list[str]]:
-    """(runs, words found in none): the fewest greedy runs of consecutive words copied from
-    one of `sources` that make up `sentence`, and the words none of them has."""
-    words = _copy_tokens(sentence)
-    texts = [_copy_tokens(s) for s in sources]
-    runs, missing, i = 0, [], 0
-    while i < len(words):
-        longest = 0
-        for text in texts:
-            for j, word in enumerate(text):
-                if word != words[i]:
-                    continue
-                k = 1
-                while i + k < len(words) and j + k < len(text) and words[i + k] == text[j + k]:
-                    k += 1
-                longest = max(longest, k)
-        if longest:
-            runs += 1
-            i += longest
-        else:
-            missing.append(words[i])
-            i += 1
-    return runs, missing
-
-
-def copy_problem(sentence: str, cited: str, question: str) -> str:
-    """Why `sentence` is not the cited text's own words, or "" when it is.
-
-    Runs may come from the question (answers repeat it), but every content word must be
-    in the cited text: "السبب في ذلك هو الفساد…" joined the question's "the reason" to a
-    clause about something else."""
-    runs, missing = copy_pieces(sentence, [cited, question])
-    free = [w for w in missing if w in _FREE_WORDS]
-    script = script_of(cited)  # one stemmer for both sides ("NBCNews" in Arabic text)
-    cited_words = set(lexical_tokens(cited, script))
-    added = [w for w in missing if w not in free] + [
-        w for w in tokens(sentence) if w not in _FREE_WORDS
-        and any(stem not in cited_words for stem in lexical_tokens(w, script))]
-    if added:
-        return f"words not in the cited text: {', '.join(list(dict.fromkeys(added))[:5])}"
-    if len(free) > COPY_MAX_FREE_WORDS:
-        return f"{len(free)} words not in the cited text"
-    if runs > COPY_MAX_PIECES:
-        return f"not the cited text's own words ({runs} pieces)"
-    return ""
 
 
 def split_markers(text: str, max_n: int) -> tuple[list[tuple[str, list[int]]], int]:
