@@ -61,9 +61,6 @@ class CheckedAnswer:
     def dropped(self) -> list[CheckedSentence]:
         return [s for s in self.sentences if not s.ok]
 
-    def text(self) -> str:
-        return " ".join(with_markers(s.text, s.citations) for s in self.kept)
-
 
 def with_markers(sentence: str, citations: list[int]) -> str:
     """'Text [1][2].': markers go before the sentence's closing punctuation."""

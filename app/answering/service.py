@@ -30,6 +30,8 @@ from app.settings import Settings
 
 
 class AnswerService:
+    """Answers questions with one LLM backend over the index `searcher_factory` serves."""
+
     def __init__(self, settings: Settings, searcher_factory: Callable[[], Searcher],
                  backend: Backend):
         """`searcher_factory` gives the searcher of the current index generation; it is
