@@ -155,9 +155,8 @@ def ask_command(
     store: StoreOption = None,
 ) -> None:
     """Answer a question from the indexed articles, with cited passages."""
-    from app.answer import AnswerError
     from app.llm import LLMUnavailable
-    from app.service import SanadService
+    from app.service import AnswerError, SanadService
 
     service = SanadService(_settings(llm_backend=backend, store=store))
     try:
@@ -180,19 +179,18 @@ def ask_command(
 @cli.command("chat")
 def chat_command(backend: BackendOption = None, k: TopK = None, store: StoreOption = None) -> None:
     """Chat in the terminal: streamed answers, follow-up questions (Ctrl-D to leave)."""
-    from app.answer import AnswerError, AnswerResult, Token, Turn
     from app.llm import LLMUnavailable
-    from app.service import SanadService
+    from app.service import AnswerError, AnswerResult, SanadService, Token, Turn
 
     service = SanadService(_settings(llm_backend=backend, store=store))
     try:
-        service.searcher()
-        answers = service.answers
+        service.searcher()  # a missing index or model fails here, before the prompt
+        answering = service.backend
     except (IndexError_, EmbedderError, LLMUnavailable) as exc:
         _fail(str(exc))
-    if answers.backend.notice:
-        err.print(escape(answers.backend.notice))
-    out.print(f"Ask about the indexed articles (answers by: {answers.backend.name}; "
+    if answering.notice:
+        err.print(escape(answering.notice))
+    out.print(f"Ask about the indexed articles (answers by: {answering.name}; "
               "Ctrl-D to quit).")
     history: list[Turn] = []
     while True:
@@ -206,7 +204,7 @@ def chat_command(backend: BackendOption = None, k: TopK = None, store: StoreOpti
         try:
             result = None
             part = "answer"
-            for item in answers.answer_stream(question, history, k):
+            for item in service.answer_stream(question, history, k):
                 if isinstance(item, Token):
                     if item.part != part:
                         out.print("\n")

@@ -31,8 +31,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.answer import AnswerResult, Turn
-from app.citations import MIN_SUPPORT
+from app.answering.checks import MIN_SUPPORT
+from app.service import AnswerResult, Turn
 from app.settings import PROJECT_ROOT, Settings
 from index.sources import Article
 from index.text import AR_CLITICS_PATTERN, CITATION_MARKERS, normalize, script_of
@@ -703,7 +703,7 @@ def evaluate(settings: Settings, dataset: Dataset, *, limit: int | None = None,
     searcher = service.searcher()
     questions, skipped = load_checked_questions(dataset, searcher.data.articles, limit,
                                                 settings.max_question_chars)
-    backend = service.answers.backend.name  # loads the LLM before the clock of question 1
+    backend = service.backend.name  # loads the LLM before the clock of question 1
     records = run_questions(lambda text, history: service.answer(text, history, k=K), questions,
                             relevant_chunk_counter(searcher.data.chunks.values()), progress)
     finished = time.perf_counter()

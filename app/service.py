@@ -1,4 +1,11 @@
-"""The one service the CLI (and later the web app, API and eval) calls."""
+"""SanadService: the one door to Sanad. The CLI, the web app (REST, SSE, OpenAI-compatible,
+Gradio, widget), the eval and the bench call it, and nothing below it.
+
+It owns the settings, the embedding model, the searcher of the current index generation and
+the LLM backend, each loaded once, and hands every question to the answer pipeline
+(app/answering). A question is checked here before anything loads; a door that checked it
+earlier with `checked_question` passes the checked question on, and it is not checked again.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +16,10 @@ from pathlib import Path
 from llama_index.core import Settings as LlamaSettings
 from llama_index.core.llms import MockLLM
 
-from app.answer import AnswerResult, AnswerService, Token, Turn, checked_question
-from app.llm import make_backend
+from app.answering.question import AnswerError, Turn, checked_question
+from app.answering.results import AnswerResult, Token
+from app.answering.service import AnswerService
+from app.llm import Backend, make_backend
 from app.settings import Settings
 from index import (
     Embedder,
@@ -26,6 +35,8 @@ from index import (
     load_index,
 )
 
+__all__ = ["AnswerError", "AnswerResult", "SanadService", "Token", "Turn", "checked_question"]
+
 
 class SanadService:
     def __init__(self, settings: Settings | None = None,
@@ -34,7 +45,8 @@ class SanadService:
         self._embed_model = embed_model
         self._searcher: Searcher | None = None
         self._lock = threading.Lock()
-        self._answers: AnswerService | None = None
+        self._answers: AnswerService | None = None  # made with the backend, on first use
+        self._answers_lock = threading.Lock()  # loading an LLM must not hold up searcher()
 
     @property
     def embed_model(self) -> Embedder:
@@ -76,26 +88,34 @@ class SanadService:
             return self._searcher
 
     def retrieve(self, question: str, k: int | None = None) -> list[Passage]:
+        """The top-k retrieved chunks alone, without an answer."""
         question = checked_question(question, self.settings.max_question_chars)
         return self.searcher().search(question, k or self.settings.top_k)
 
     @property
-    def answers(self) -> AnswerService:
-        """The answer service, with the LLM backend the settings choose (loaded once)."""
-        if self._answers is None:
-            backend = make_backend(self.settings)
-            if backend.llm is not None:
-                LlamaSettings.llm = backend.llm
-            self._answers = AnswerService(self.settings, self.searcher, backend)
-        return self._answers
+    def backend(self) -> Backend:
+        """The LLM backend the settings choose, loaded on first use (LLMUnavailable if it
+        cannot be); its `name` and `notice` say what answers."""
+        return self._answer_service().backend
 
-    # The question is checked before anything loads: a bad one fails at once.
     def answer(self, question: str, history: list[Turn] | None = None,
                k: int | None = None) -> AnswerResult:
         question = checked_question(question, self.settings.max_question_chars)
-        return self.answers.answer(question, history, k)
+        return self._answer_service().answer(question, history, k)
 
     def answer_stream(self, question: str, history: list[Turn] | None = None,
                       k: int | None = None) -> Iterator[Token | AnswerResult]:
+        """Text tokens as they are written, then one final AnswerResult. A bad question
+        raises AnswerError here, before the first item."""
         question = checked_question(question, self.settings.max_question_chars)
-        return self.answers.answer_stream(question, history, k)
+        return self._answer_service().answer_stream(question, history, k)
+
+    def _answer_service(self) -> AnswerService:
+        """The answer pipeline with the settings' backend (made once)."""
+        with self._answers_lock:
+            if self._answers is None:
+                backend = make_backend(self.settings)
+                if backend.llm is not None:
+                    LlamaSettings.llm = backend.llm
+                self._answers = AnswerService(self.settings, self.searcher, backend)
+            return self._answers

@@ -25,9 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.answer import AnswerResult  # noqa: E402
 from app.evaluation import latency_metrics  # noqa: E402
-from app.service import SanadService  # noqa: E402
+from app.service import AnswerResult, SanadService  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from bench.common import ROOT, machine_load, seed_questions  # noqa: E402
 
@@ -71,7 +70,7 @@ def main() -> None:
         service = SanadService(Settings(data_dir=Path(tmp) / "data", llm_backend=args.backend,
                                         threads=args.threads))
         report = service.index([ROOT / "seeds"], progress=False, log=lambda m: None)
-        backend = service.answers.backend.name
+        backend = service.backend.name
         print(f"index: {report.summary()}; answers by {backend}, {args.threads} thread(s)")
         final_result(service, questions[0]["question"])  # warm-up, not counted
         started = time.perf_counter()

@@ -5,9 +5,12 @@ import time
 import numpy as np
 import pytest
 
-from app.answer import AnswerError, AnswerResult, AnswerService, Token, Turn
-from app.citations import copy_problem
+from app.answering import service as answer_steps
+from app.answering.copy_check import copy_problem
+from app.answering.refusal import refusal_reason
+from app.answering.service import AnswerService
 from app.llm import Backend, LLMUnavailable, make_backend
+from app.service import AnswerError, AnswerResult, SanadService, Token, Turn, checked_question
 from app.settings import Settings
 from index.pipeline import IndexConfig, index_paths
 from index.search import Searcher
@@ -410,3 +413,87 @@ def test_side_calls_keep_out_of_the_answer_context(searcher):
     assert main_llm.prompts and all("You answer questions" in p for p in main_llm.prompts)
     assert len(side_llm.prompts) == 2  # the condense call and the translation
     assert not any("You answer questions" in p for p in side_llm.prompts)
+
+
+# -- one pass per question: one check, one index generation, one refusal per evidence ---------
+
+VIENNA = "Does the Rhine flow through Vienna near Rotterdam?"
+
+
+def test_a_checked_question_is_not_checked_again():
+    question = checked_question("  Where does the Rhine start?  ", 100)
+    assert question == "Where does the Rhine start?"
+    # a door that checked early passes the checked question on: a later call returns it
+    # as it is (a fresh check against a limit of 5 characters would fail)
+    assert checked_question(question, 5) is question
+    with pytest.raises(AnswerError, match="limit"):
+        checked_question(str(question), 5)
+
+
+def test_one_index_generation_serves_the_whole_answer(searcher, corpus, tmp_path, fake_embedder):
+    # A re-index switches to a generation that mentions Vienna while the answer runs: the
+    # names check must still judge by the generation the evidence came from.
+    (corpus / "vienna.md").write_text("# Vienna\n\nVienna lies on the Danube.\n",
+                                      encoding="utf-8")
+    later_data = tmp_path / "later"
+    index_paths([corpus], IndexConfig(data_dir=later_data), fake_embedder, progress=False,
+                log=lambda m: None)
+    later = Searcher(load_index(later_data), fake_embedder)
+    assert later.unknown_terms(["Vienna"]) == [] and searcher.unknown_terms(["Vienna"])
+    resolved = []
+
+    def current_generation() -> Searcher:
+        resolved.append(len(resolved))
+        return searcher if len(resolved) == 1 else later
+
+    settings = Settings(data_dir=searcher.data.folder, refuse_below_en=-1, refuse_below_ar=-1)
+    svc = AnswerService(settings, current_generation, Backend("extractive", None))
+    result = svc.answer(VIENNA)
+    assert resolved == [0]
+    assert result.refused and "Vienna" in result.refusal_reason
+    assert all(p.article_id != "vienna" for p in result.retrieved + result.passages)
+
+
+def test_a_follow_up_judges_each_evidence_set_once(searcher, monkeypatch):
+    judged = []
+
+    def judging(question, evidence, settings, searcher_):
+        judged.append(evidence)
+        return refusal_reason(question, evidence, settings, searcher_)
+
+    monkeypatch.setattr(answer_steps, "refusal_reason", judging)
+    resolved = []
+    settings = Settings(data_dir=searcher.data.folder, refuse_below_en=0.5, refuse_below_ar=0.5)
+    svc = AnswerService(settings, lambda: resolved.append(1) or searcher,
+                        Backend("extractive", None))
+    # The follow-up alone finds too little; joined to the previous question it finds the
+    # source, and each of the two evidence sets is judged exactly once.
+    result = svc.answer("And where does it start?",
+                        [Turn("Does the Rhine reach the North Sea?", "Yes, near Rotterdam [1].")])
+    assert not result.refused and any("Swiss Alps" in p.text for p in result.passages)
+    assert len(judged) == 2 and judged[0] is not judged[1] and judged[1] is result.passages
+    assert len(resolved) == 1
+    judged.clear()
+    assert svc.answer("Where does the Rhine start?").passages is judged[0]
+    assert len(judged) == 1
+
+
+def test_the_facade_checks_once_and_resolves_the_generation_once(corpus, tmp_path,
+                                                                  fake_embedder, monkeypatch):
+    sanad = SanadService(Settings(data_dir=tmp_path / "data", llm_backend="extractive",
+                                  refuse_below_en=-1, refuse_below_ar=-1), fake_embedder)
+    sanad.index([corpus], progress=False, log=lambda m: None)
+    resolved, checked = [], []
+    searcher_of = sanad.searcher
+    monkeypatch.setattr(sanad, "searcher", lambda: resolved.append(1) or searcher_of())
+    real_check = answer_steps.checked_question
+    monkeypatch.setattr(answer_steps, "checked_question",
+                        lambda q, limit: checked.append(type(q).__name__) or real_check(q, limit))
+    result = sanad.answer(VIENNA, [Turn("Where does the Rhine start?", "In the Swiss Alps [1].")])
+    assert result.refused and "Vienna" in result.refusal_reason
+    assert resolved == [1]
+    # the pipeline gets the question the facade checked, and returns it unchecked again
+    assert checked == ["Question"]
+    with pytest.raises(AnswerError, match="empty"):
+        sanad.answer_stream("  ")  # at the call, before anything streams
+    assert sanad.backend.name == "extractive"

@@ -8,7 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from app import evaluation as ev
-from app.answer import AnswerResult, AnswerSentence, Turn
+from app.answering.results import AnswerResult, AnswerSentence
+from app.service import Turn
 from app.settings import Settings
 from index.search import Passage
 from index.sources import Article, read_article

@@ -2,9 +2,10 @@
 
 import pytest
 
-from app.answer import Turn
+from app import prompts
+from app.answering.corpus import script_of
 from app.llm import make_backend
-from app.service import SanadService
+from app.service import SanadService, Turn
 from app.settings import Settings
 from index.sources import read_article
 from tests.conftest import ROOT, SEED
@@ -31,6 +32,14 @@ def assert_quotes_exact(result) -> None:
         assert text[p.start:p.end] == p.text
 
 
+def assert_cited_as_shown(result) -> None:
+    """Every sentence of the answer cites given passages, and the reader sees its markers."""
+    assert result.sentences, result.as_dict()
+    for s in result.sentences:
+        assert s.citations and all(1 <= n <= len(result.passages) for n in s.citations), s
+        assert all(f"[{n}]" in result.answer for n in s.citations), (s, result.answer)
+
+
 def test_arabic_question_gets_arabic_answer_citing_paragraph_7(sanad):
     result = sanad.answer("ماذا طلبت المكسيك؟")
     # answered in Arabic by the model (its words, or the passage quoted by the copy check)
@@ -38,7 +47,7 @@ def test_arabic_question_gets_arabic_answer_citing_paragraph_7(sanad):
     assert "evidence_first" not in result.mode
     assert "20" in result.answer and "فنزويلا" in result.answer
     assert 7 in cited_paragraphs(result)
-    assert result.removed_markers == 0 or "[" in result.answer
+    assert_cited_as_shown(result)
     assert_quotes_exact(result)
 
 
@@ -47,10 +56,17 @@ def test_english_question_leads_with_evidence_and_labelled_translation(sanad):
     assert not result.refused
     assert 7 in cited_paragraphs(result)
     assert result.evidence and any("20 مليار" in e.quote for e in result.evidence)
-    if result.translation:  # a labelled English rendering, never passed off as the answer
-        assert "Machine translation" in result.translation["label"]
+    # the answer is the Arabic evidence, introduced in English; the English rendering is a
+    # labelled machine translation beside it, never passed off as the answer
+    assert "evidence_first" in result.mode, result.mode
+    assert result.answer.startswith(prompts.message("evidence_intro", "en"))
+    assert result.translation is not None, result.as_dict()
+    assert result.translation["lang"] == "en"
+    assert result.translation["label"].startswith(prompts.message("translation_label", "en"))
+    assert result.translation["text"] and script_of(result.translation["text"]) == "latin"
+    assert result.translation["text"] not in result.answer
     # every sentence shown as the answer survived the citation checks
-    assert all(s.citations for s in result.sentences)
+    assert_cited_as_shown(result)
     assert_quotes_exact(result)
 
 
@@ -107,7 +123,7 @@ def test_instructions_inside_articles_do_not_change_answers(injected, question, 
 
 
 def test_side_calls_get_their_own_llama_context_unless_switched_off(sanad, tmp_path):
-    backend = sanad.answers.backend
+    backend = sanad.backend
     assert backend.side_llm is not None and backend.side_llm is not backend.llm
     sanad.answer("What did Mexico request?")  # an answer, then its translation
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from app.answer import AnswerService
+from app.answering.service import AnswerService
 from app.llm import Backend
 from app.settings import Settings
 from index.pipeline import IndexConfig, index_paths

@@ -12,8 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from fastapi.testclient import TestClient
 
-from app.answer import Turn
-from app.service import SanadService
+from app.service import SanadService, Turn
 from app.settings import Settings
 from app.web.conversations import ConversationStore
 from app.web.guard import RateLimiter
@@ -262,7 +261,7 @@ def test_unreachable_llm_is_503_and_busy_is_503(fake_service, monkeypatch):
 
 def test_a_failure_after_streaming_started_is_an_error_event(fake_service, monkeypatch):
     def broken(question, history=None, k=None):
-        yield from fake_service.answers.answer_stream(question, history, k)
+        yield from fake_service.answer_stream(question, history, k)
         raise RuntimeError("disk on fire")
 
     with api(fake_service) as client:

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
-from app.answer import AnswerResult, Token, Turn, checked_question
+from app.service import AnswerResult, Token, Turn, checked_question
 from app.web.context import WebContext
 from app.web.errors import ApiError, as_api_error, error_body, log
 from app.web.openai_compat import (

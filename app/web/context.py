@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 
-from app.answer import AnswerResult, AnswerService, Token, Turn
+from app.answering.service import AnswerService
 from app.llm import BACKENDS, make_backend
-from app.service import SanadService
+from app.service import AnswerResult, SanadService, Token, Turn
 from app.settings import Settings
 from app.web.conversations import ConversationStore
 from app.web.guard import RateLimiter
@@ -33,14 +33,14 @@ class WebContext:
     def default_backend(self) -> str:
         return self.service.settings.llm_backend
 
-    def answers(self, backend: str | None = None) -> AnswerService:
+    def answers(self, backend: str | None = None) -> SanadService | AnswerService:
         """The answer service for `backend` (the configured one when None); loads it once.
 
         Other backends share the service's searcher (so its index and embedding model), and
         differ only in the LLM. Call this from the model runner: loading an LLM is slow.
         """
         if backend is None or backend == self.default_backend:
-            answers = self.service.answers
+            answers = self.service
             self.answering_with = answers.backend.name
             return answers
         if backend not in BACKEND_CHOICES:

@@ -9,8 +9,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.answer import AnswerError
 from app.llm import LLMUnavailable
+from app.service import AnswerError
 from app.web.runner import Busy
 from index.embedding import EmbedderError
 from index.storage import IndexBusyError, IndexError_, IndexMismatchError, NoIndexError

@@ -63,7 +63,7 @@ async def _warm_up(ctx: WebContext) -> None:
     """Load the index and models in the background, so the first question is not slow."""
     try:
         await ctx.runner.call(ctx.warm_up)
-        log.info("Sanad is ready (answers by: %s)", ctx.service.answers.backend.name)
+        log.info("Sanad is ready (answers by: %s)", ctx.service.backend.name)
     except Exception as exc:  # noqa: BLE001 - the server still starts; requests report it
         mapped = as_api_error(exc)
         if mapped is None:

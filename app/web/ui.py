@@ -12,7 +12,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from app.answer import AnswerResult, Token, Turn
+from app.service import AnswerResult, Token, Turn
 from app.web.context import BACKEND_CHOICES, WebContext
 from app.web.errors import as_api_error
 from app.web.render import (

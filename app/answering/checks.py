@@ -5,13 +5,8 @@ number and month in it appears in the cited text, every capitalised name appears
 in the question), and enough of its words are found in the cited text. Markers pointing at
 passages that were not given are removed and counted.
 
-With `copy_only` (the small local model), a sentence must also be the cited text's own
-words: at most `COPY_MAX_PIECES` runs copied from the cited text or the question, plus a few
-function words. A sentence that passes every other check but this one is replaced by the
-passage it cites, quoted. The small model's inventions were misreadings made of the right
-sentence's words ("before Friday" for "before the November election"), which only a copy
-check catches; its correct answers were nearly all copies (baseline-local: 25 of 29
-Arabic answer sentences one or two runs of their source).
+With `copy_only` a sentence must also pass the copy check (copy_check.py); one that passes
+every other check but that one is replaced by the passage it cites, quoted.
 """
 
 from __future__ import annotations
@@ -19,29 +14,23 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from app.language import VERDICT_WORDS, is_yes_no_question
-from index.chunking import sentence_spans
-from index.search import lexical_tokens
-from index.text import (
-    AR_CONJUNCTIONS,
+from app.answering.copy_check import copy_problem
+from app.answering.corpus import (
     CITATION_MARKERS,
     LATIN_NAME_WORD,
     MONTH_FORMS,
     STOPWORDS,
+    lexical_tokens,
     normalize,
     script_of,
-    strip_clitic,
-    tokens,
+    sentence_spans,
 )
+from app.language import VERDICT_WORDS, is_yes_no_question
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _VERDICT_TOKENS = set(lexical_tokens(" ".join(VERDICT_WORDS)))
 MIN_SUPPORT = 0.5
-COPY_MAX_PIECES = 2
-COPY_MAX_FREE_WORDS = 2  # function words a copied sentence may add ("هو", "is")
-# Words a copy may add besides the stopwords: copulas and pronouns, the yes/no verdicts.
-_FREE_WORDS = STOPWORDS | VERDICT_WORDS | {
-    normalize(w) for w in "هو هي هم هما هن انه انها it they".split()}
+_CLOSING = ".!?؟؛…"  # sentence-final punctuation; markers go before it
 
 
 @dataclass
@@ -72,16 +61,13 @@ class CheckedAnswer:
     def dropped(self) -> list[CheckedSentence]:
         return [s for s in self.sentences if not s.ok]
 
-    def text(self) -> str:
-        return " ".join(with_markers(s.text, s.citations) for s in self.kept)
-
 
 def with_markers(sentence: str, citations: list[int]) -> str:
     """'Text [1][2].': markers go before the sentence's closing punctuation."""
     marks = "".join(f"[{n}]" for n in citations)
     body = sentence.rstrip()
     end = ""
-    while body and body[-1] in ".!?؟؛…":
+    while body and body[-1] in _CLOSING:
         body, end = body[:-1], body[-1] + end
     return f"{body.rstrip()} {marks}{end}" if marks else sentence
 
@@ -98,58 +84,6 @@ def _restates(sentence: str, question: str) -> bool:
 
 def _numbers(text: str) -> set[str]:
     return {n.replace(",", "") for n in _NUMBER.findall(normalize(text))}
-
-
-def _copy_tokens(text: str) -> list[str]:
-    """Normalised words, a prefixed Arabic "and" removed ("وأكد" matches "أكد")."""
-    return [strip_clitic(w, AR_CONJUNCTIONS, min_rest=3) for w in tokens(text)]
-
-
-def copy_pieces(sentence: str, sources: list[str]) -> tuple[int, list[str]]:
-    """(runs, words found in none): the fewest greedy runs of consecutive words copied from
-    one of `sources` that make up `sentence`, and the words none of them has."""
-    words = _copy_tokens(sentence)
-    texts = [_copy_tokens(s) for s in sources]
-    runs, missing, i = 0, [], 0
-    while i < len(words):
-        longest = 0
-        for text in texts:
-            for j, word in enumerate(text):
-                if word != words[i]:
-                    continue
-                k = 1
-                while i + k < len(words) and j + k < len(text) and words[i + k] == text[j + k]:
-                    k += 1
-                longest = max(longest, k)
-        if longest:
-            runs += 1
-            i += longest
-        else:
-            missing.append(words[i])
-            i += 1
-    return runs, missing
-
-
-def copy_problem(sentence: str, cited: str, question: str) -> str:
-    """Why `sentence` is not the cited text's own words, or "" when it is.
-
-    Runs may come from the question (answers repeat it), but every content word must be
-    in the cited text: "السبب في ذلك هو الفساد…" joined the question's "the reason" to a
-    clause about something else."""
-    runs, missing = copy_pieces(sentence, [cited, question])
-    free = [w for w in missing if w in _FREE_WORDS]
-    script = script_of(cited)  # one stemmer for both sides ("NBCNews" in Arabic text)
-    cited_words = set(lexical_tokens(cited, script))
-    added = [w for w in missing if w not in free] + [
-        w for w in tokens(sentence) if w not in _FREE_WORDS
-        and any(stem not in cited_words for stem in lexical_tokens(w, script))]
-    if added:
-        return f"words not in the cited text: {', '.join(list(dict.fromkeys(added))[:5])}"
-    if len(free) > COPY_MAX_FREE_WORDS:
-        return f"{len(free)} words not in the cited text"
-    if runs > COPY_MAX_PIECES:
-        return f"not the cited text's own words ({runs} pieces)"
-    return ""
 
 
 def split_markers(text: str, max_n: int) -> tuple[list[tuple[str, list[int]]], int]:

@@ -1,0 +1,109 @@
+"""Evidence selection: the sentences of the best retrieved chunks that best match the question.
+
+The model is given single sentences, numbered, rather than whole chunks: a small model
+cites and copies a sentence far more reliably than it finds one inside a paragraph.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from app.answering.corpus import (
+    Passage,
+    Searcher,
+    SentenceVectors,
+    article_hash,
+    article_text,
+    clause_spans,
+    document_vectors,
+    model_key,
+    query_vector,
+    sentence_cache,
+    sentence_spans,
+    tokens,
+)
+from app.settings import Settings
+
+CHUNKS_READ = 3  # evidence sentences come from this many of the best retrieved chunks
+LONG_SENTENCE_WORDS = 20  # sentences this long are also scored clause by clause
+
+
+class EvidenceSelector:
+    """Retrieves chunks and picks the numbered evidence sentences from them.
+
+    Sentence vectors are cached on disk in the data folder (one cache per embedding model),
+    so a sentence is embedded once, whichever question brings it up.
+    """
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._cache: SentenceVectors | None = None
+        self._cache_lock = threading.Lock()
+
+    def select(self, searcher: Searcher, question: str, k: int | None = None
+               ) -> tuple[list[Passage], list[Passage]]:
+        """(retrieved chunks, numbered evidence sentences chosen from the best of them)."""
+        vector = query_vector(searcher, question)
+        retrieved = searcher.search(question, k or self.settings.top_k, vector=vector)
+        candidates = []
+        for passage in retrieved[:CHUNKS_READ]:
+            text = article_text(searcher, passage.article_id)
+            for start, end in sentence_spans(passage.text, passage.start):
+                if len(tokens(text[start:end])) >= 2:
+                    candidates.append((passage, start, end))
+        if not candidates:
+            return retrieved, []
+        scores = self._sentence_scores(searcher, candidates, vector)
+        best = np.argsort(-scores)[: self.settings.evidence_sentences]
+        evidence = []
+        for n, i in enumerate(best, start=1):
+            passage, start, end = candidates[i]
+            text = article_text(searcher, passage.article_id)[start:end]
+            evidence.append(Passage(n=n, article_id=passage.article_id, title=passage.title,
+                                    paragraph=passage.paragraph, start=start, end=end,
+                                    text=text, score=round(float(scores[i]), 4)))
+        return retrieved, evidence
+
+    def _sentence_scores(self, searcher: Searcher, candidates: list[tuple[Passage, int, int]],
+                         vector: np.ndarray) -> np.ndarray:
+        """Each sentence's cosine with the question; a long one scores as its best clause
+        if that is higher. One vector for a sentence listing four officials and their posts
+        matches a question about one of them poorly, while the clause that names the one
+        asked about matches it well."""
+        units, owner = [], []
+        for i, (passage, start, end) in enumerate(candidates):
+            text = article_text(searcher, passage.article_id)
+            spans = [(start, end)]
+            if len(tokens(text[start:end])) >= LONG_SENTENCE_WORDS:
+                spans += clause_spans(text, start, end)
+            for a, b in spans:
+                units.append((passage.article_id, article_hash(searcher, passage.article_id),
+                              a, b))
+                owner.append(i)
+        unit_scores = self._embed_sentences(searcher, units) @ vector
+        scores = np.full(len(candidates), -np.inf, dtype=np.float32)
+        np.maximum.at(scores, np.asarray(owner), unit_scores)
+        return scores
+
+    def _embed_sentences(self, searcher: Searcher, spans: list[tuple]) -> np.ndarray:
+        """Vectors of (article_id, sha256, start, end) sentences, cached on disk."""
+        cache = self._sentence_cache(searcher)
+        keys = [(sha, start, end) for _, sha, start, end in spans]
+        found = cache.get(keys)
+        missing = list({k: span for k, span in zip(keys, spans) if k not in found}.items())
+        if missing:
+            texts = [article_text(searcher, a)[start:end] for _, (a, _, start, end) in missing]
+            new = {key: vector for (key, _), vector
+                   in zip(missing, document_vectors(searcher, texts))}
+            cache.put(new)
+            found.update(new)
+        return np.stack([found[k] for k in keys])
+
+    def _sentence_cache(self, searcher: Searcher) -> SentenceVectors:
+        """The cache for the searcher's embedding model (a new one when the model changed)."""
+        with self._cache_lock:
+            if self._cache is None or self._cache.model_hash != model_key(searcher):
+                self._cache = sentence_cache(searcher, self.settings.data_dir)
+            return self._cache

@@ -1,0 +1,193 @@
+"""The answer pipeline for one LLM backend, step by step (SanadService in app/service.py is
+the door to it; nothing else should call this).
+
+    check the question → resolve the index generation (once) → condense a follow-up →
+    select evidence → decide refusal → draft → check citations → render → translate
+
+`answer_stream` yields text tokens as they are written, then one final `AnswerResult`;
+`answer` returns that result alone.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+from app.answering.checks import check_answer
+from app.answering.corpus import Passage, Searcher, script_of
+from app.answering.evidence import EvidenceSelector
+from app.answering.followup import condense, joined_with_previous, recent
+from app.answering.generation import draft, extractive_quote, found_nothing
+from app.answering.policy import LanguagePlan, copy_only, language_plan
+from app.answering.question import Turn, checked_question
+from app.answering.refusal import refusal_reason, refusal_threshold
+from app.answering.render import answer_text, evidence_first, refusal, sentences, with_basis
+from app.answering.results import AnswerResult, Evidence, Token
+from app.answering.translation import translate
+from app.language import detect_language, is_yes_no_question
+from app.llm import Backend
+from app.settings import Settings
+
+
+class AnswerService:
+    """Answers questions with one LLM backend over the index `searcher_factory` serves."""
+
+    def __init__(self, settings: Settings, searcher_factory: Callable[[], Searcher],
+                 backend: Backend):
+        """`searcher_factory` gives the searcher of the current index generation; it is
+        called once per answer, and that searcher serves the whole answer."""
+        self.settings = settings
+        self._searcher = searcher_factory
+        self.backend = backend
+        self.evidence = EvidenceSelector(settings)
+
+    def answer(self, question: str, history: list[Turn] | None = None,
+               k: int | None = None) -> AnswerResult:
+        result = None
+        for item in self.answer_stream(question, history, k):
+            if isinstance(item, AnswerResult):
+                result = item
+        assert result is not None
+        return result
+
+    def answer_stream(self, question: str, history: list[Turn] | None = None,
+                      k: int | None = None) -> Iterator[Token | AnswerResult]:
+        question = checked_question(question, self.settings.max_question_chars)
+        clock, history = _Clock(), history or []
+        searcher = self._searcher()  # one index generation for everything below
+        standalone = self.condense(question, history)
+        retrieved, evidence, reason = self._evidence(searcher, question, standalone, history, k)
+        clock.mark("retrieval_ms")
+        result = self._new_result(question, standalone, retrieved, evidence)
+        if reason:
+            yield from self._refuse(result, reason, clock)
+            return
+        plan = self._language_plan(result, evidence)
+        text = yield from draft(self.backend, standalone, evidence, plan.answer_lang,
+                                lambda: clock.mark("first_token_ms"))
+        clock.mark("first_token_ms")
+        if found_nothing(text):
+            if not self._quote_instead(result, evidence):
+                yield from self._refuse(result, "the model found no answer in the evidence",
+                                        clock)
+                return
+            text = extractive_quote(evidence)
+        self._check(result, text, evidence, plan)
+        self._render(result, evidence, plan)
+        if plan.evidence_first and self.backend.llm is not None:
+            yield from translate(self.backend, result, plan.answer_lang, result.language)
+        result.timings = clock.finish()
+        yield result
+
+    # -- the steps, in order -----------------------------------------------------------
+    def condense(self, question: str, history: list[Turn]) -> str:
+        """A follow-up rewritten as a standalone question, in the user's language."""
+        return condense(self.backend, question, recent(history, self.settings.history_turns))
+
+    def prepare_context(self, question: str, k: int | None = None,
+                        searcher: Searcher | None = None) -> tuple[list[Passage], list[Passage]]:
+        """(retrieved chunks, numbered evidence sentences chosen from the best of them)."""
+        return self.evidence.select(searcher or self._searcher(), question, k)
+
+    def _evidence(self, searcher: Searcher, question: str, standalone: str,
+                  history: list[Turn], k: int | None) -> tuple[list[Passage], list[Passage], str]:
+        """(retrieved, evidence, why to refuse or ""): the refusal decided once per evidence."""
+        retrieved, evidence = self.prepare_context(standalone, k, searcher)
+        reason = refusal_reason(standalone, evidence, self.settings, searcher)
+        if history and reason:
+            # The follow-up alone (or a small model's rewrite of it) can lack the referent.
+            # Before refusing, retrieve with the previous question joined to it; the model
+            # still answers the follow-up, not both.
+            joined, joined_evidence = self.prepare_context(
+                joined_with_previous(question, history), k, searcher)
+            if joined_evidence and not refusal_reason(standalone, joined_evidence,
+                                                      self.settings, searcher):
+                return joined, joined_evidence, ""
+        return retrieved, evidence, reason
+
+    def _new_result(self, question: str, standalone: str, retrieved: list[Passage],
+                    evidence: list[Passage]) -> AnswerResult:
+        return AnswerResult(
+            question=str(question), standalone_question=str(standalone),
+            language=detect_language(question), answer="", sentences=[],
+            evidence=[Evidence(p.n, p.text, detect_language(p.text)) for p in evidence],
+            passages=evidence, retrieved=retrieved, refused=False, mode=self.backend.name,
+            yes_no=is_yes_no_question(standalone), notice=self.backend.notice,
+        )
+
+    def _language_plan(self, result: AnswerResult, evidence: list[Passage]) -> LanguagePlan:
+        plan = language_plan(self.settings, self.backend, result.language,
+                             detect_language(evidence[0].text))
+        if plan.cross:
+            result.mode = f"{self.backend.name}, {plan.policy}"
+        return plan
+
+    def _quote_instead(self, result: AnswerResult, evidence: list[Passage]) -> bool:
+        """Whether to quote the evidence where the model found no answer in it.
+
+        The small model answers NOT_FOUND to yes/no questions whose evidence plainly
+        settles them ("no big announcements are expected"), and to questions whose evidence
+        scores far above the refusal threshold (mostly English questions over Arabic text).
+        Then the evidence is quoted, without a verdict: the reader judges."""
+        confident = evidence[0].score >= (refusal_threshold(self.settings, result.language)
+                                          + self.settings.quote_margin)
+        if result.yes_no or confident:
+            result.mode += ", quoted: the model found no answer"
+            return True
+        return False
+
+    def _check(self, result: AnswerResult, text: str, evidence: list[Passage],
+               plan: LanguagePlan) -> None:
+        """Keep the draft's sentences that pass the citation checks; record the others.
+        When none passes, the evidence is quoted instead."""
+        numbered = {p.n: p.text for p in evidence}
+        checked = check_answer(text, numbered, result.standalone_question,
+                               required_script=(script_of(evidence[0].text)
+                                                if plan.evidence_first else None),
+                               copy_only=copy_only(self.settings, self.backend))
+        result.removed_markers = checked.removed_markers
+        result.dropped = [{"text": s.text, "citations": s.citations,
+                           "problems": s.problems or [s.not_copied]} for s in checked.dropped]
+        if any(s.quoted_for for s in checked.kept):
+            result.mode += ", quoted where the model paraphrased"
+        result.corrected_citations = sum(s.corrected_from is not None for s in checked.kept)
+        if not checked.kept:
+            checked = check_answer(extractive_quote(evidence), numbered,
+                                   result.standalone_question)
+            result.mode += ", quoted after failed checks"
+        result.sentences = sentences(checked.kept)
+
+    def _render(self, result: AnswerResult, evidence: list[Passage], plan: LanguagePlan) -> None:
+        result.answer = answer_text(result.sentences)
+        if result.yes_no:
+            result.answer = with_basis(result, evidence, result.language)
+        if plan.evidence_first:
+            result.answer = evidence_first(result.answer, result.language)
+
+    def _refuse(self, result: AnswerResult, reason: str, clock: _Clock
+                ) -> Iterator[Token | AnswerResult]:
+        refusal(result, reason)
+        yield Token(result.answer)
+        clock.mark("first_token_ms")
+        result.timings = clock.finish()
+        yield result
+
+
+class _Clock:
+    """Milliseconds since the question arrived, at each stage of the answer."""
+
+    def __init__(self):
+        self._started = time.perf_counter()
+        self.timings: dict[str, float] = {}
+
+    def mark(self, stage: str) -> None:
+        """Note the time `stage` was reached, the first time only."""
+        self.timings.setdefault(stage, self._ms())
+
+    def finish(self) -> dict[str, float]:
+        self.mark("first_token_ms")
+        self.timings["total_ms"] = self._ms()
+        return self.timings
+
+    def _ms(self) -> float:
+        return round((time.perf_counter() - self._started) * 1000, 1)
