@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from app import evaluation
+from app.eval import evaluate, load_dataset
 from app.settings import Settings
 from tests.conftest import ROOT
 
@@ -18,9 +18,8 @@ THRESHOLDS = json.loads((ROOT / "eval" / "thresholds.json").read_text(encoding="
 
 def test_the_seed_eval_meets_the_thresholds(tmp_path):
     settings = Settings(data_dir=tmp_path / "data", llm_backend="extractive")
-    run = evaluation.evaluate(settings, evaluation.load_dataset(None), run_id="gate",
-                              reports_dir=tmp_path / "reports", progress=False,
-                              log=lambda m: None)
+    run = evaluate(settings, load_dataset(None), run_id="gate", reports_dir=tmp_path / "reports",
+                   progress=False, log=lambda m: None)
     overall = run.summary["metrics"]["overall"]
     assert overall["questions"] == 66 and run.summary["backend"] == "extractive"
     below = {metric: (overall[metric], floor) for metric, floor in THRESHOLDS["overall"].items()
