@@ -253,6 +253,10 @@ def eval_command(
     compare: Annotated[tuple[str, str] | None, typer.Option(
         "--compare", metavar="RUN_A RUN_B",
         help="print the metric differences of two runs (ids or folders) and exit")] = None,
+    rescore: Annotated[str | None, typer.Option(
+        "--rescore", metavar="RUN", help="score a stored run (id or folder) again with the "
+        "current metrics and gold, asking nothing; written to --run-id (default RUN-rescored)")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")] = False,
 ) -> None:
     """Measure retrieval, citations, answers, refusals and latency on a question set."""
@@ -267,6 +271,13 @@ def eval_command(
         except evaluation.EvalError as exc:
             _fail(str(exc))
         print_comparison(out, *paths)
+        return
+    if rescore:
+        try:
+            run = evaluation.rescore(rescore, reports_dir, run_id)
+        except evaluation.EvalError as exc:
+            _fail(str(exc))
+        print_run(out, run.summary, run.folder)
         return
     settings = _settings(llm_backend=backend)
     try:

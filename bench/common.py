@@ -31,9 +31,9 @@ def read_jsonl(path: Path) -> list[dict]:
 def arcd_questions(dataset: Path, articles: dict) -> list[dict]:
     """ARCD's Arabic questions with the gold paragraph mapped to a span of its indexed article
     (the mapping is the eval's: app.eval.datasets.arcd_questions)."""
-    questions, _ = eval_arcd_questions(dataset, articles)
     return [{"id": q.id, "lang": q.lang, "question": q.question, "article_id": q.article_id,
-             "gold_spans": q.gold_spans} for q in questions if q.lang == "ar"]
+             "gold_spans": q.gold_spans} for q in eval_arcd_questions(dataset, articles)
+            if q.lang == "ar" and not q.skipped]
 
 
 def seed_questions() -> list[dict]:

@@ -32,6 +32,7 @@ class EvalQuestion:
     answers: list[str] = field(default_factory=list)  # gold answer texts, for EM/F1
     follow_up_of: str | None = None
     type: str = ""
+    skipped: str = ""  # why it cannot be asked (its gold could not be placed), or ""
 
 
 @dataclass
@@ -52,14 +53,15 @@ class Dataset:
     def fingerprint(self) -> str:
         return hashlib.sha256(str(self.articles.resolve()).encode()).hexdigest()[:10]
 
-    def load_questions(self, articles: dict[str, Article]) -> tuple[list[EvalQuestion], int]:
-        """(questions, how many were skipped because their gold could not be placed)."""
+    def load_questions(self, articles: dict[str, Article]) -> list[EvalQuestion]:
+        """The questions in file order; those whose gold cannot be placed say why in
+        `skipped` (a seed question that does not fit its article is an error instead)."""
         rows = read_jsonl(self.questions_file)
         if self.kind == "arcd":
             return arcd_questions(self.root, articles, rows)
         questions = [seed_question(row, n) for n, row in enumerate(rows, start=1)]
         check_gold(questions, articles)
-        return questions, 0
+        return questions
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -127,6 +129,13 @@ def check_gold(questions: list[EvalQuestion], articles: dict[str, Article]) -> N
         raise EvalError("the questions do not fit the articles: " + "; ".join(problems[:10]))
 
 
+def passage_text(raw: str) -> str:
+    """A gold passage as it can occur in an article: without byte-order marks (the indexer
+    drops the one a file starts with, and a paragraph copied from such a file keeps it)
+    and surrounding white space."""
+    return raw.replace("\ufeff", "").strip()
+
+
 def passage_spans(passages: dict[str, str], articles: dict[str, Article],
                   order: dict[str, list[str]] | None = None) -> dict[str, tuple[str, int, int]]:
     """Where each gold passage sits in the indexed articles: (article id, start, end).
@@ -143,7 +152,7 @@ def passage_spans(passages: dict[str, str], articles: dict[str, Article],
                 continue
             cursor = 0
             for pid in pids:
-                text = passages.get(pid, "").strip()
+                text = passage_text(passages.get(pid, ""))
                 at = article.text.find(text, cursor) if text else -1
                 if at < 0 and text:
                     at = article.text.find(text)
@@ -151,7 +160,7 @@ def passage_spans(passages: dict[str, str], articles: dict[str, Article],
                     spans[pid] = (aid, at, at + len(text))
                     cursor = at + len(text)
     for pid, raw in passages.items():
-        text = raw.strip()
+        text = passage_text(raw)
         if pid in spans or not text:
             continue
         for aid, article in articles.items():
@@ -172,27 +181,30 @@ def _article_order(root: Path) -> dict[str, list[str]] | None:
 
 
 def arcd_questions(root: Path, articles: dict[str, Article], rows: list[dict] | None = None
-                   ) -> tuple[list[EvalQuestion], int]:
+                   ) -> list[EvalQuestion]:
     """One question per language field present (question_ar, question_en), gold from the
-    passage's span; questions whose passage is in no indexed article are skipped."""
+    passage's span; a question whose passage cannot be placed is kept with the reason in
+    `skipped`, so that the run counts it."""
     passages = {p["id"]: p["text"] for p in read_jsonl(root / "passages.jsonl")}
     spans = passage_spans(passages, articles, _article_order(root))
     rows = read_jsonl(root / "questions.jsonl") if rows is None else rows
-    questions, skipped = [], 0
+    questions = []
     for row in rows:
+        pid = row.get("passage_id")
         for lang in LANGUAGES:
             text = (row.get(f"question_{lang}") or "").strip()
             if not text:
                 continue
-            if row.get("passage_id") not in spans:
-                skipped += 1
-                continue
-            aid, start, end = spans[row["passage_id"]]
+            aid, start, end = spans.get(pid, (None, 0, 0))
+            skipped = ("" if aid else "its passage is not in passages.jsonl" if pid not in passages
+                       else "its passage is empty" if not passage_text(passages[pid])
+                       else "its passage is in no indexed article")
             questions.append(EvalQuestion(
                 id=f"{row['id']}-{lang}", lang=lang, question=text, answerable=True,
-                article_id=aid, gold_spans=[[start, end]],
-                answers=list(row.get(f"answers_{lang}") or []), type="factoid"))
-    return questions, skipped
+                article_id=aid, gold_spans=[[start, end]] if aid else [],
+                answers=list(row.get(f"answers_{lang}") or []), type="factoid",
+                skipped=skipped))
+    return questions
 
 
 def check_follow_ups(questions: list[EvalQuestion]) -> None:

@@ -8,12 +8,18 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable
 
+from app.language import VERDICT_WORDS
 from index.textnorm import normalize, script_of
 
 _MARKER = re.compile(r"\s*\[\d{1,3}(?:\s*[,،]\s*\d{1,3})*\]")
-# Clitics an Arabic word may carry before a key fact: conjunction, preposition, article.
-_AR_CLITICS = r"(?:[وف]?[بلك]?(?:ال)?|لل)?"
+# Proclitics an Arabic word may carry before a key fact: conjunction, preposition, article
+# (ل + ال is written لل).
+_AR_PROCLITICS = r"(?:[وف]?[بكل]?(?:ال)?|[وف]?لل)?"
+_EN_PLURAL = r"(?:e?s)?"
 _EN_ARTICLES = {"a", "an", "the"}
+# A verdict opens the answer and stands alone: "No, …", "لا، …", "Yes." — not the first
+# word of a quoted sentence ("No announcements are expected").
+_VERDICT_END = r"\s*(?:[,،.!:;؛]|$)"
 
 
 def overlaps(article_id: str, start: int, end: int, gold_article: str | None,
@@ -27,19 +33,45 @@ def strip_markers(text: str) -> str:
     return _MARKER.sub("", text)
 
 
-def key_fact_found(fact: str, text: str) -> bool:
-    """Whether `fact` occurs in `text` after normalisation, starting at a word.
+def _words(text: str) -> str:
+    return " ".join(normalize(strip_markers(text)).split())
 
-    Arabic facts may follow clitics (و ف ب ل ك ال), as "فنزويلي" in "الفنزويليين"; a fact of
-    one or two characters ("No", "لا") must be a whole word, so "no" is not found in "not".
-    """
+
+def fact_pattern(fact: str) -> str:
+    """The regex a normalised key fact is found by: whole words only ("200" is not in "2000",
+    "ten" not in "Tennessee"). An Arabic fact may carry proclitics (و ف ب ك ل ال) when its
+    first word has three letters or more without its article, so "الفنزويليين" is found in
+    "للفنزويليين" but "لا" not in "بلا"; an English one may take a plural -s/-es."""
+    if script_of(fact) == "arabic":
+        stem = fact[2:] if fact.startswith("ال") and len(fact.split()[0]) >= 5 else fact
+        prefix = _AR_PROCLITICS if len(stem.split()[0]) >= 3 else ""
+        return rf"(?<!\w){prefix}{re.escape(stem)}(?!\w)"
+    suffix = _EN_PLURAL if len(fact) >= 3 and fact[-1].isalpha() else ""
+    return rf"(?<!\w){re.escape(fact)}{suffix}(?!\w)"
+
+
+def key_fact_found(fact: str, text: str) -> bool:
+    """Whether `fact` occurs in `text` as whole words, after normalisation (case,
+    diacritics, alef forms, Arabic-Indic digits) and without citation markers.
+
+    A verdict fact ("No", "لا", "Yes", "نعم") counts only as the answer's opening word,
+    followed by punctuation or nothing: a quoted sentence that happens to start with "لا"
+    gives no verdict."""
     fact_norm = " ".join(normalize(fact).split())
     if not fact_norm:
         return False
-    prefix = _AR_CLITICS if script_of(fact_norm) == "arabic" else ""
-    suffix = r"(?!\w)" if len(fact_norm) <= 2 else ""
-    pattern = rf"(?<!\w){prefix}{re.escape(fact_norm)}{suffix}"
-    return re.search(pattern, " ".join(normalize(strip_markers(text)).split())) is not None
+    if fact_norm in VERDICT_WORDS:
+        opening = normalize(strip_markers(text)).lstrip(" \t\n\"'«“(")
+        return re.match(rf"{re.escape(fact_norm)}(?!\w){_VERDICT_END}", opening,
+                        re.M) is not None
+    return re.search(fact_pattern(fact_norm), _words(text)) is not None
+
+
+def same_script(text: str, question: str) -> bool:
+    """Whether `text` may be scored against answers to `question`: it is written in the
+    question's script, or has no letters at all (a number, an empty refusal)."""
+    script = script_of(text)
+    return script == "other" or script == script_of(question)
 
 
 def normalize_answer(text: str) -> str:
@@ -61,24 +93,32 @@ def normalize_answer(text: str) -> str:
     return " ".join(words)
 
 
+def _gold_texts(golds: list[str]) -> list[str]:
+    """The gold answers that say something once normalised (never "" or "the")."""
+    return [g for g in (normalize_answer(g) for g in golds) if g]
+
+
 def exact_match(prediction: str, golds: list[str]) -> float | None:
+    """1.0 when the normalised prediction equals a normalised gold answer; None without a
+    gold that has words, so an empty prediction (a refusal) never matches an empty gold."""
+    golds = _gold_texts(golds)
     if not golds:
         return None
-    pred = normalize_answer(prediction)
-    return float(any(pred == normalize_answer(g) for g in golds))
+    return float(normalize_answer(prediction) in golds)
 
 
 def _f1(prediction: list[str], gold: list[str]) -> float:
     common = sum((Counter(prediction) & Counter(gold)).values())
-    if not prediction or not gold or common == 0:
-        return float(prediction == gold)
+    if common == 0:
+        return 0.0
     precision, recall = common / len(prediction), common / len(gold)
     return 2 * precision * recall / (precision + recall)
 
 
 def token_f1(prediction: str, golds: list[str]) -> float | None:
-    """Token F1 against the best-matching gold answer (None when there is none)."""
+    """Token F1 against the best-matching gold answer (None when no gold has words)."""
+    golds = _gold_texts(golds)
     if not golds:
         return None
     pred = normalize_answer(prediction).split()
-    return max(_f1(pred, normalize_answer(g).split()) for g in golds)
+    return max(_f1(pred, g.split()) for g in golds)

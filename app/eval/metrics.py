@@ -1,26 +1,36 @@
 """Metrics over per-question records (the lines of a run's questions.jsonl): small pure
-functions, unit-tested on hand-made cases."""
+functions, unit-tested on hand-made cases. Definitions: eval/README.md."""
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable
 
 from app.eval.datasets import LANGUAGES
 
-K = 10  # depth of retrieval asked for, so that recall@10 is meaningful
-UNSUPPORTED_BELOW = 0.5  # the citation checker's own threshold (app.citations.MIN_SUPPORT)
+K = 10  # depth of retrieval asked for, so that hit@10 and recall@10 are meaningful
+ANSWER_SEES = 3  # the answer picks its evidence from the top 3 chunks (app.answer)
+HIT_AT = (1, ANSWER_SEES, 5, 10)
+RECALL_AT = (ANSWER_SEES, 5, 10)
 
 
 def first_hit_rank(hits: list[bool]) -> int | None:
     return next((rank for rank, hit in enumerate(hits, start=1) if hit), None)
 
 
-def recall_at_k(ranks: list[int | None], k: int) -> float | None:
-    """Share of questions whose first hit is within the top k."""
+def hit_at_k(ranks: list[int | None], k: int) -> float | None:
+    """Share of questions with at least one relevant chunk in the top k (success@k)."""
     if not ranks:
         return None
     return sum(r is not None and r <= k for r in ranks) / len(ranks)
+
+
+def chunk_recall_at_k(hits: list[bool], relevant: int, k: int) -> float:
+    """Share of the relevant chunks (those of the index that meet the gold) found in the
+    top k. The ranking's own hits count too, should it hold more than were counted."""
+    total = max(relevant, sum(hits))
+    return sum(hits[:k]) / total if total else 0.0
 
 
 def mrr_at_k(ranks: list[int | None], k: int = K) -> float | None:
@@ -53,10 +63,20 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
 
 
+def asked(records: list[dict]) -> list[dict]:
+    """The records of questions that were asked (not skipped)."""
+    return [r for r in records if not r.get("skipped")]
+
+
+def with_gold(records: list[dict]) -> list[dict]:
+    """Answerable questions: those asked with gold spans, and the skipped ones (misses)."""
+    return [r for r in records if r["answerable"] and (r.get("gold_spans") or r.get("skipped"))]
+
+
 def refusal_confusion(records: list[dict]) -> dict[str, int]:
     """Refused is the positive class; an unanswerable question is a true positive case."""
     counts = {"tp": 0, "fp": 0, "fn": 0, "tn": 0}
-    for r in records:
+    for r in asked(records):
         if r["refused"]:
             counts["tp" if not r["answerable"] else "fp"] += 1
         else:
@@ -68,47 +88,81 @@ def _ratio(numerator: int, denominator: int) -> float | None:
     return numerator / denominator if denominator else None
 
 
+def _hits(record: dict) -> list[bool]:
+    return [p["hit"] for p in record["retrieved"]]
+
+
 def retrieval_metrics(records: list[dict], k: int = K) -> dict:
-    gold = [r for r in records if r["answerable"] and r.get("gold_spans")]
-    ranks = [first_hit_rank([p["hit"] for p in r["retrieved"]]) for r in gold]
+    gold = with_gold(records)
+    ranks = [first_hit_rank(_hits(r)) for r in gold]
+    seen = [r for r in gold if r.get("evidence") is not None]
     return {
-        "recall@1": recall_at_k(ranks, 1), "recall@5": recall_at_k(ranks, 5),
-        "recall@10": recall_at_k(ranks, 10), "mrr@10": mrr_at_k(ranks, k),
-        "ndcg@10": mean(ndcg_at_k([p["hit"] for p in r["retrieved"]], r["relevant_chunks"], k)
-                        for r in gold) if gold else None,
+        **{f"hit@{n}": hit_at_k(ranks, n) for n in HIT_AT},
+        **{f"recall@{n}": mean(chunk_recall_at_k(_hits(r), r["relevant_chunks"], n)
+                               for r in gold) for n in RECALL_AT},
+        "mrr@10": mrr_at_k(ranks, k),
+        "ndcg@10": mean(ndcg_at_k(_hits(r), r["relevant_chunks"], k) for r in gold),
+        "evidence_hit": _ratio(sum(any(p["hit"] for p in r["evidence"]) for r in seen),
+                               len(seen)),
     }
 
 
+def hit_curve(records: list[dict], k: int = K) -> list[float | None]:
+    ranks = [first_hit_rank(_hits(r)) for r in with_gold(records)]
+    return [hit_at_k(ranks, i) for i in range(1, k + 1)]
+
+
 def recall_curve(records: list[dict], k: int = K) -> list[float | None]:
-    gold = [r for r in records if r["answerable"] and r.get("gold_spans")]
-    ranks = [first_hit_rank([p["hit"] for p in r["retrieved"]]) for r in gold]
-    return [recall_at_k(ranks, i) for i in range(1, k + 1)]
+    gold = with_gold(records)
+    return [mean(chunk_recall_at_k(_hits(r), r["relevant_chunks"], i) for r in gold)
+            for i in range(1, k + 1)]
 
 
 def citation_metrics(records: list[dict]) -> dict:
     """Precision over every passage cited for answerable questions; recall: share of
     answerable questions with at least one cited passage on the gold."""
-    gold = [r for r in records if r["answerable"] and r.get("gold_spans")]
+    gold = with_gold(records)
     cited = [c["hit"] for r in gold for c in r["cited"]]
-    sentences = [s for r in records if not r["refused"] for s in r["sentences"]]
-    unsupported = [s for s in sentences
-                   if s["support"] is None or s["support"] < UNSUPPORTED_BELOW]
     return {
         "citation_precision": _ratio(sum(cited), len(cited)),
         "citation_recall": _ratio(sum(any(c["hit"] for c in r["cited"]) for r in gold),
                                   len(gold)),
-        "out_of_range_markers": sum(r["removed_markers"] for r in records),
-        "unsupported_sentence_share": _ratio(len(unsupported), len(sentences)),
+        "out_of_range_markers": sum(r["removed_markers"] for r in asked(records)),
+    }
+
+
+def check_metrics(records: list[dict]) -> dict:
+    """What the citation, copy, yes/no and translation checks took out of the answers
+    (refusals have none): totals for the tables, per reason under "checks"."""
+    answered = [r for r in asked(records) if not r["refused"]]
+    dropped: Counter = Counter()
+    quoted: Counter = Counter()
+    for r in answered:
+        dropped.update(r["checks"]["dropped"])
+        quoted.update(r["checks"]["quoted"])
+    withheld = [r["checks"]["names_withheld"] for r in answered]
+    return {
+        "dropped_sentences": sum(r["checks"]["dropped_sentences"] for r in answered),
+        "quoted_answers": sum(bool(r["checks"]["quoted"]) for r in answered),
+        "translations_withholding_names": sum(n > 0 for n in withheld),
+        "checks": {"dropped": dict(sorted(dropped.items())),
+                   "quoted": dict(sorted(quoted.items())),
+                   "withheld": {"answers": sum(n > 0 for n in withheld),
+                                "names": sum(withheld)}},
     }
 
 
 def answer_metrics(records: list[dict]) -> dict:
-    with_facts = [r for r in records if r["answerable"] and r["key_facts"]]
+    """Key facts, EM and F1 over answerable questions where they apply: None (not 0) for
+    an answer written in another script than its question, which cannot be judged."""
+    gold = with_gold(records)
+    with_facts = [r for r in gold if r["key_facts"] and r["key_facts_found"] is not None]
     return {
         "key_fact_recall": mean(len(r["key_facts_found"]) / len(r["key_facts"])
-                                for r in with_facts) if with_facts else None,
-        "exact_match": mean(r["exact_match"] for r in records if r["answerable"]),
-        "f1": mean(r["f1"] for r in records if r["answerable"]),
+                                for r in with_facts),
+        "exact_match": mean(r["exact_match"] for r in gold),
+        "f1": mean(r["f1"] for r in gold),
+        "answers_in_other_script": sum(not r["scored_in_question_script"] for r in gold),
     }
 
 
@@ -135,11 +189,15 @@ def latency_metrics(records: list[dict]) -> dict:
 
 
 def group_metrics(records: list[dict]) -> dict:
+    """Every metric over `records`; skipped questions count only where they are misses
+    (retrieval, citation recall, EM/F1), never as answered or refused."""
     answerable = sum(r["answerable"] for r in records)
     return {"questions": len(records), "answerable": answerable,
             "unanswerable": len(records) - answerable,
+            "skipped": sum(bool(r.get("skipped")) for r in records),
             **retrieval_metrics(records), **citation_metrics(records),
-            **answer_metrics(records), **refusal_metrics(records), **latency_metrics(records)}
+            **check_metrics(records), **answer_metrics(records), **refusal_metrics(records),
+            **latency_metrics(records)}
 
 
 def languages_of(records: list[dict]) -> list[str]:
@@ -149,11 +207,20 @@ def languages_of(records: list[dict]) -> list[str]:
 
 
 def summarize(records: list[dict]) -> dict[str, dict]:
-    """Metrics overall and for each question language present."""
-    groups = {"overall": records}
+    """Metrics overall and for each question language present, over the questions asked
+    ("skipped" says how many were not), and `strict`: overall with every skipped question
+    counted as a miss."""
+    every = asked(records)
+    groups = {"overall": every}
     for lang in languages_of(records):
-        groups[lang] = [r for r in records if r["lang"] == lang]
-    return {name: group_metrics(rs) for name, rs in groups.items()}
+        groups[lang] = [r for r in every if r["lang"] == lang]
+    metrics = {name: group_metrics(rs) for name, rs in groups.items()}
+    for name, rs in [("overall", records),
+                     *((lang, [r for r in records if r["lang"] == lang])
+                       for lang in languages_of(records))]:
+        metrics[name]["skipped"] = sum(bool(r.get("skipped")) for r in rs)
+    metrics["strict"] = group_metrics(records)
+    return metrics
 
 
 def threshold_sweep(records: list[dict], thresholds: Iterable[float]) -> list[dict]:
@@ -163,22 +230,26 @@ def threshold_sweep(records: list[dict], thresholds: Iterable[float]) -> list[di
     for t in thresholds:
         simulated = [{"answerable": r["answerable"],
                       "refused": r["top_evidence_score"] is None or r["top_evidence_score"] < t}
-                     for r in records]
+                     for r in asked(records)]
         rows.append({"threshold": t, **refusal_metrics(simulated)})
     return rows
 
 
 # The metrics shown in tables, in order; latencies and counts where smaller is better.
 TABLE_METRICS = [
-    "questions", "answerable", "unanswerable",
-    "recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10",
-    "citation_precision", "citation_recall", "out_of_range_markers", "unsupported_sentence_share",
-    "key_fact_recall", "exact_match", "f1",
+    "questions", "answerable", "unanswerable", "skipped",
+    *(f"hit@{n}" for n in HIT_AT), *(f"recall@{n}" for n in RECALL_AT), "mrr@10", "ndcg@10",
+    "evidence_hit", "citation_precision", "citation_recall", "out_of_range_markers",
+    "dropped_sentences", "quoted_answers", "translations_withholding_names",
+    "key_fact_recall", "exact_match", "f1", "answers_in_other_script",
     "refusal_precision", "refusal_recall", "false_refusal_rate",
     "latency_retrieval_p50_ms", "latency_retrieval_p95_ms", "latency_first_token_p50_ms",
     "latency_first_token_p95_ms", "latency_total_p50_ms", "latency_total_p95_ms",
 ]
-LOWER_IS_BETTER = {"out_of_range_markers", "unsupported_sentence_share", "false_refusal_rate"}
+COUNTS = {"questions", "answerable", "unanswerable", "skipped", "out_of_range_markers",
+          "dropped_sentences", "quoted_answers", "translations_withholding_names",
+          "answers_in_other_script"}
+LOWER_IS_BETTER = COUNTS - {"questions", "answerable", "unanswerable"} | {"false_refusal_rate"}
 
 
 def lower_is_better(metric: str) -> bool:
@@ -190,7 +261,7 @@ def format_value(metric: str, value) -> str:
         return "—"
     if metric.startswith("latency_"):
         return f"{value:,.0f}"
-    if isinstance(value, int) or metric in {"questions", "answerable", "unanswerable"}:
+    if isinstance(value, int) or metric in COUNTS:
         return str(int(value))
     return f"{value:.3f}"
 
@@ -198,7 +269,8 @@ def format_value(metric: str, value) -> str:
 def compare_rows(a: dict, b: dict) -> list[tuple[str, str, object, object, float | None]]:
     """(group, metric, value in A, value in B, B - A) for every table metric either has."""
     rows = []
-    for group in [g for g in ("overall", *LANGUAGES) if g in a["metrics"] or g in b["metrics"]]:
+    groups = [g for g in ("overall", *LANGUAGES, "strict") if g in a["metrics"] or g in b["metrics"]]
+    for group in groups:
         ma, mb = a["metrics"].get(group, {}), b["metrics"].get(group, {})
         for metric in TABLE_METRICS:
             va, vb = ma.get(metric), mb.get(metric)

@@ -10,14 +10,15 @@ import os
 import re
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from app.eval.datasets import Dataset, EvalError, EvalQuestion, check_follow_ups
-from app.eval.metrics import K, languages_of, recall_curve, summarize
+from app.eval.metrics import K, asked, hit_curve, languages_of, recall_curve, summarize
 from app.eval.report import write_report
-from app.eval.scoring import relevant_chunk_counter, score_result
+from app.eval.scoring import relevant_chunk_counter, score_record, score_result, skipped_record
 from app.service import AnswerResult, Turn
 from app.settings import PROJECT_ROOT, Settings
 from index.sources import Article
@@ -101,17 +102,35 @@ def index_dataset(service, dataset: Dataset, progress: bool, log: Callable[[str]
 
 
 def load_checked_questions(dataset: Dataset, articles: dict[str, Article], limit: int | None,
-                           max_chars: int) -> tuple[list[EvalQuestion], int]:
-    questions, skipped = dataset.load_questions(articles)
+                           max_chars: int) -> list[EvalQuestion]:
+    """The first `limit` questions in file order, skipped ones included (they count)."""
+    questions = dataset.load_questions(articles)
     questions = questions[:limit] if limit else questions
-    if not questions:
-        raise EvalError(f"no questions to ask in {dataset.questions_file}")
+    if not any(not q.skipped for q in questions):
+        reasons = Counter(q.skipped for q in questions)
+        raise EvalError(f"no questions to ask in {dataset.questions_file}"
+                        + "".join(f"; {n} skipped: {why}" for why, n in reasons.items()))
     check_follow_ups(questions)
     too_long = [q.id for q in questions if len(q.question) > max_chars]
     if too_long:
         raise EvalError(f"questions longer than max_question_chars ({max_chars}): "
                         f"{', '.join(too_long[:10])}")
-    return questions, skipped
+    return questions
+
+
+def skipped_summary(records: list[dict]) -> dict:
+    """How many questions were skipped and why, for summary.json."""
+    reasons = Counter(r["skipped"] for r in records if r.get("skipped"))
+    return {"skipped": sum(reasons.values()), "skipped_reasons": dict(reasons)}
+
+
+def curves(records: list[dict]) -> dict:
+    """hit@k and recall@k for k = 1..K, overall and per language, over the questions asked."""
+    every = asked(records)
+    groups = {"overall": every, **{lang: [r for r in every if r["lang"] == lang]
+                                   for lang in languages_of(every)}}
+    return {"hit_curve": {name: hit_curve(rs) for name, rs in groups.items()},
+            "recall_curve": {name: recall_curve(rs) for name, rs in groups.items()}}
 
 
 def evaluate(settings: Settings, dataset: Dataset, *, limit: int | None = None,
@@ -130,8 +149,8 @@ def evaluate(settings: Settings, dataset: Dataset, *, limit: int | None = None,
     report = index_dataset(service, dataset, progress, log)
     indexed = time.perf_counter()
     searcher = service.searcher()
-    questions, skipped = load_checked_questions(dataset, searcher.data.articles, limit,
-                                                settings.max_question_chars)
+    questions = load_checked_questions(dataset, searcher.data.articles, limit,
+                                       settings.max_question_chars)
     backend = service.answers.backend.name  # loads the LLM before the clock of question 1
     records = run_questions(lambda text, history: service.answer(text, history, k=K), questions,
                             relevant_chunk_counter(searcher.data.chunks.values()), progress)
@@ -142,8 +161,9 @@ def evaluate(settings: Settings, dataset: Dataset, *, limit: int | None = None,
         "created": created.isoformat(timespec="seconds"),
         "dataset": {"name": dataset.name, "kind": dataset.kind, "path": _relative(dataset.root),
                     "questions_file": _relative(dataset.questions_file),
-                    "articles": _relative(dataset.articles), "questions": len(questions),
-                    "skipped_unplaced_gold": skipped, "limit": limit},
+                    "articles": _relative(dataset.articles),
+                    "questions": len(asked(records)), **skipped_summary(records),
+                    "limit": limit},
         "backend": backend,
         "models": {"embedding": manifest.model,
                    "llm": llm_description(service.settings, backend)},
@@ -158,9 +178,7 @@ def evaluate(settings: Settings, dataset: Dataset, *, limit: int | None = None,
         "machine": {"cpus": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()]},
         "settings": service.settings.model_dump(mode="json", exclude={"llm_api_key"}),
         "metrics": summarize(records),
-        "recall_curve": {name: recall_curve([r for r in records
-                                             if name == "overall" or r["lang"] == name])
-                         for name in ["overall", *languages_of(records)]},
+        **curves(records),
     }
     folder = reports_dir / summary["run_id"]
     write_run(folder, summary, records)
@@ -187,9 +205,61 @@ def run_questions(answer: Callable[[str, list[Turn]], AnswerResult],
     records = []
     bar = tqdm(questions, desc="eval", unit="q", disable=not progress, dynamic_ncols=True)
     for q in bar:
+        if q.skipped:
+            records.append(skipped_record(q))
+            continue
         chain = turns[q.follow_up_of] if q.follow_up_of else []
         result = answer(q.question, [turn for _, turn in chain])
         turns[q.id] = [*chain, (q.id, Turn(q.question, result.answer))]
         records.append(score_result(q, result, relevant(q), [qid for qid, _ in chain]))
         bar.set_postfix(lang=q.lang, refused=result.refused)
     return records
+
+
+def rescore(ref: str, reports_dir: Path = REPORTS_DIR, run_id: str | None = None,
+            questions_file: Path | None = None) -> Run:
+    """Score a stored run again with this code's rules, without asking anything.
+
+    The records' raw fields (the answers, passages and checks the service returned) are
+    judged afresh; with a seed-format `questions_file` (by default the run's own, when it
+    is in this checkout) the gold (key facts, answers, spans) is refreshed by question id.
+    Written to reports_dir/run_id (default: the run's id + "-rescored"); summary.json keeps
+    the run's facts and says what was re-scored, when and by which commit."""
+    source = resolve_run(ref, reports_dir).parent
+    summary = json.loads((source / "summary.json").read_text(encoding="utf-8"))
+    records = [json.loads(line) for line in
+               (source / "questions.jsonl").read_text(encoding="utf-8").splitlines() if line]
+    run_id = run_id or f"{summary['run_id']}-rescored"
+    if not _RUN_ID.match(run_id):
+        raise EvalError(f"run id {run_id!r}: use letters, digits, '.', '_' and '-'")
+    if questions_file is None and summary["dataset"].get("kind") == "seed":
+        candidate = PROJECT_ROOT / summary["dataset"]["questions_file"]
+        questions_file = candidate if candidate.is_file() else None
+    if questions_file is not None:
+        records = refresh_gold(records, questions_file)
+    records = [score_record(r) for r in records]
+    summary.update({"run_id": run_id, "metrics": summarize(records), **curves(records)})
+    summary["dataset"].update(questions=len(asked(records)), **skipped_summary(records))
+    summary.pop("skipped_unplaced_gold", None)
+    summary["dataset"].pop("skipped_unplaced_gold", None)
+    summary["rescored"] = {
+        "from": str(_relative(source)), "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "git": git_state(), "gold_from": _relative(questions_file) if questions_file else None}
+    folder = reports_dir / run_id
+    write_run(folder, summary, records)
+    return Run(folder, summary, records)
+
+
+def refresh_gold(records: list[dict], questions_file: Path) -> list[dict]:
+    """The records with the gold of the current seed question set (matched by id)."""
+    from app.eval.datasets import read_jsonl, seed_question
+
+    gold = {q.id: q for q in (seed_question(row, n) for n, row in
+                              enumerate(read_jsonl(questions_file), start=1))}
+    missing = [r["id"] for r in records if r["id"] not in gold]
+    if missing:
+        raise EvalError(f"{questions_file} has no question {', '.join(missing[:5])}")
+    return [{**r, "answerable": gold[r["id"]].answerable, "article_id": gold[r["id"]].article_id,
+             "gold_spans": gold[r["id"]].gold_spans,
+             "key_facts": gold[r["id"]].key_facts if gold[r["id"]].answerable else [],
+             "gold_answers": gold[r["id"]].answers} for r in records]

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from app.eval.metrics import TABLE_METRICS, compare_rows, format_value, lower_is_better
@@ -42,10 +43,26 @@ def print_comparison(out: Console, path_a: Path, path_b: Path) -> None:
 
 
 def print_run(out: Console, summary: dict, folder: Path) -> None:
-    """The metrics of a finished run and where its report is."""
-    print_metrics(out, summary["metrics"], f"{summary['run_id']}: {summary['dataset']['name']}, "
-                                           f"{summary['dataset']['questions']} questions, "
-                                           f"answers by {summary['backend']}")
+    """The metrics of a finished run, what the checks took out, the skipped questions (in
+    yellow: they leave every column but `strict`) and where the report is."""
+    dataset = summary["dataset"]
+    print_metrics(out, summary["metrics"], f"{summary['run_id']}: {dataset['name']}, "
+                                           f"{dataset['questions']} questions asked, answers "
+                                           f"by {summary['backend']}")
+    out.print("\"—\": does not apply (e.g. answers in another script than the question); "
+              "strict: overall with skipped questions as misses")
+    checks = summary["metrics"]["overall"]["checks"]
+    parts = [f"{kind} {name} {n}" for kind in ("dropped", "quoted")
+             for name, n in checks[kind].items()]
+    if checks["withheld"]["names"]:
+        parts.append(f"withheld {checks['withheld']['names']} name(s) from translations")
+    if parts:
+        out.print("checks: " + ", ".join(parts))
+    if dataset.get("skipped"):
+        total = dataset["questions"] + dataset["skipped"]
+        reasons = "; ".join(f"{n} {why}" for why, n in dataset["skipped_reasons"].items())
+        out.print(f"[bold yellow]{dataset['skipped']} of {total} questions skipped[/] "
+                  f"(counted as misses in the strict column): {escape(reasons)}")
     seconds = summary["seconds"]
     out.print(f"{seconds['total']:.0f} s ({seconds['index']:.0f} s indexing, "
               f"{seconds['questions']:.0f} s answering); report: {folder / 'report.md'}")
