@@ -158,7 +158,8 @@ def test_what_the_checks_dropped_is_counted_per_reason():
                     "number_not_in_source": 1, "other": 1, "yes_no_contradiction": 1}}
     old = {"refused": False, "mode": "local, quoted after failed checks", "dropped": 2}
     assert scoring.check_counts(old) == {"dropped_sentences": 2, "dropped": {"unrecorded": 2},
-                                         "quoted": ["all_sentences_failed"], "names_withheld": 0}
+                                         "quoted": ["all_sentences_failed"],
+                                         "names_withheld": None}  # not stored then: unknown
 
 
 def test_check_metrics_sum_over_answers_and_skip_refusals():
@@ -175,6 +176,9 @@ def test_check_metrics_sum_over_answers_and_skip_refusals():
     assert m["checks"] == {"dropped": {"low_support": 1, "no_citation": 2},
                            "quoted": {"paraphrased": 1},
                            "withheld": {"answers": 1, "names": 2}}
+    unknown = dict(second, names_withheld=None)
+    assert metrics.check_metrics([record(checks=unknown)])["translations_withholding_names"] \
+        is None
 
 
 @pytest.mark.parametrize("problem, reason", [
@@ -214,7 +218,8 @@ def test_every_problem_the_checks_write_has_its_reason(problem, reason):
     ("Blinken", "Antony Blinken's visit", True),
     ("Mayorkas", "Blinken attends", False),
     ("son", "Madison", False),
-    ("لا", "بلا شك", False),  # no clitic before a two-letter word
+    ("من", "بمن حضر", False),  # no clitic before a two-letter word
+    ("لا", "بلا شك", False),
     ("لا", "لاجئون كثيرون", False),
 ])
 def test_key_facts_are_whole_words(fact, text, found):

@@ -140,15 +140,17 @@ def check_metrics(records: list[dict]) -> dict:
     for r in answered:
         dropped.update(r["checks"]["dropped"])
         quoted.update(r["checks"]["quoted"])
-    withheld = [r["checks"]["names_withheld"] for r in answered]
+    # None: a record from before the withheld names were stored
+    withheld = [n for r in answered if (n := r["checks"]["names_withheld"]) is not None]
+    known = bool(withheld) or not answered
     return {
         "dropped_sentences": sum(r["checks"]["dropped_sentences"] for r in answered),
         "quoted_answers": sum(bool(r["checks"]["quoted"]) for r in answered),
-        "translations_withholding_names": sum(n > 0 for n in withheld),
+        "translations_withholding_names": sum(n > 0 for n in withheld) if known else None,
         "checks": {"dropped": dict(sorted(dropped.items())),
                    "quoted": dict(sorted(quoted.items())),
-                   "withheld": {"answers": sum(n > 0 for n in withheld),
-                                "names": sum(withheld)}},
+                   "withheld": {"answers": sum(n > 0 for n in withheld) if known else None,
+                                "names": sum(withheld) if known else None}},
     }
 
 

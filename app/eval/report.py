@@ -113,7 +113,7 @@ def checks_md(metrics: dict[str, dict]) -> list[str]:
              "counts under both), answers that quote the evidence instead of the model's words "
              "(per reason), and names withheld from machine translations.", "",
              f"| what | reason | {' | '.join(groups)} |", "|---|---|" + "---:|" * len(groups)]
-    lines += [f"| {kind} | {name} | {' | '.join(map(str, values))} |"
+    lines += [f"| {kind} | {name} | {' | '.join('—' if v is None else str(v) for v in values)} |"
               for kind, name, values in rows]
     return [*lines, ""]
 

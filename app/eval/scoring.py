@@ -123,7 +123,8 @@ def scored_text(record: dict) -> str:
 def check_counts(record: dict) -> dict:
     """What the checks removed from this answer: dropped sentences per reason, why the
     evidence was quoted instead of the model's words, names withheld from the translation.
-    Records written before the reasons were stored count their drops as "unrecorded"."""
+    Records written before these were stored count their drops as "unrecorded" and their
+    withheld names as None (unknown)."""
     dropped: Counter = Counter()
     if isinstance(record.get("dropped"), int):
         dropped["unrecorded"] = record["dropped"]
@@ -137,7 +138,8 @@ def check_counts(record: dict) -> dict:
     return {"dropped_sentences": (record["dropped"] if isinstance(record.get("dropped"), int)
                                   else len(record.get("dropped") or [])),
             "dropped": dict(sorted(dropped.items())), "quoted": quoted,
-            "names_withheld": len(record.get("names_withheld") or [])}
+            "names_withheld": (len(record["names_withheld"]) if "names_withheld" in record
+                               else None)}
 
 
 def score_record(record: dict) -> dict:
@@ -180,7 +182,8 @@ def skipped_record(q: EvalQuestion) -> dict:
         "answerable": q.answerable, "article_id": q.article_id, "gold_spans": q.gold_spans,
         "key_facts": q.key_facts, "gold_answers": q.answers, "refused": False,
         "refusal_reason": "", "mode": "", "answer": "", "translation": None,
-        "retrieved": [], "relevant_chunks": 0, "evidence": [], "cited": [], "sentences": [],
+        "names_withheld": [], "retrieved": [], "relevant_chunks": 0, "evidence": [], "cited": [],
+        "sentences": [],
         "removed_markers": 0, "dropped": [], "top_evidence_score": None, "timings": {},
     })
 
