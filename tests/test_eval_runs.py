@@ -22,18 +22,21 @@ def result(answer: str) -> AnswerResult:
                         mode="extractive", timings={"total_ms": 1.0})
 
 
+def recording(seen: list):
+    """An answerer that notes what it was asked, with which history."""
+    def answer(text, history):
+        seen.append((text, history))
+        return result(answer=f"answer to {text}")
+    return answer
+
+
 def test_follow_ups_are_asked_with_the_turns_of_their_chain():
     questions = [datasets.EvalQuestion("q1", "en", "first?", True, "a", [[0, 5]]),
                  datasets.EvalQuestion("x", "en", "other?", False),
                  datasets.EvalQuestion("q2", "en", "and then?", True, "a", [[0, 5]], follow_up_of="q1"),
                  datasets.EvalQuestion("q3", "en", "why?", True, "a", [[0, 5]], follow_up_of="q2")]
     seen = []
-
-    def answer(text, history):
-        seen.append((text, history))
-        return result(answer=f"answer to {text}")
-
-    records = run_questions(answer, questions, lambda q: 1, progress=False)
+    records = run_questions(recording(seen), questions, lambda q: 1, progress=False)
     assert seen[0][1] == [] and seen[1][1] == []
     assert seen[2][1] == [Turn("first?", "answer to first?")]
     assert seen[3][1] == [Turn("first?", "answer to first?"),
@@ -279,3 +282,13 @@ def test_a_stored_run_is_rescored_with_the_current_rules(tmp_path, tiny_dataset,
     assert "re-scored" in (again.folder / "report.md").read_text()
     with pytest.raises(datasets.EvalError, match="no run 'nope'"):
         rescore("nope", reports)
+
+
+def test_a_skipped_question_is_not_asked_and_its_follow_up_goes_without_it():
+    questions = [datasets.EvalQuestion("q1", "en", "first?", True, skipped="its passage is empty"),
+                 datasets.EvalQuestion("q2", "en", "and?", True, "a", [[0, 5]], follow_up_of="q1")]
+    seen = []
+    records = run_questions(recording(seen), questions, lambda q: 1, progress=False)
+    assert seen == [("and?", [])]
+    assert [(r["id"], r["skipped"]) for r in records] == [("q1", "its passage is empty"),
+                                                          ("q2", "")]

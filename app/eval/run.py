@@ -208,7 +208,7 @@ def run_questions(answer: Callable[[str, list[Turn]], AnswerResult],
         if q.skipped:
             records.append(skipped_record(q))
             continue
-        chain = turns[q.follow_up_of] if q.follow_up_of else []
+        chain = turns.get(q.follow_up_of or "", [])  # none when its question was skipped
         result = answer(q.question, [turn for _, turn in chain])
         turns[q.id] = [*chain, (q.id, Turn(q.question, result.answer))]
         records.append(score_result(q, result, relevant(q), [qid for qid, _ in chain]))
