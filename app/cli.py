@@ -234,44 +234,6 @@ def serve_command(
     serve(_settings(llm_backend=backend, store=store), host, port)
 
 
-def _print_metrics(metrics: dict[str, dict], title: str) -> None:
-    from rich.table import Table
-
-    from app.evaluation import TABLE_METRICS, format_value
-
-    table = Table(title=title, title_justify="left")
-    table.add_column("metric")
-    for group in metrics:
-        table.add_column(group, justify="right")
-    for metric in TABLE_METRICS:
-        table.add_row(metric, *(format_value(metric, metrics[g].get(metric)) for g in metrics))
-    out.print(table)
-
-
-def _print_comparison(path_a: Path, path_b: Path) -> None:
-    from rich.table import Table
-
-    from app.evaluation import compare_rows, format_value, lower_is_better
-
-    a, b = (json.loads(p.read_text(encoding="utf-8")) for p in (path_a, path_b))
-    table = Table(title=f"A = {a['run_id']} ({a['backend']}, {a['dataset']['name']})   "
-                        f"B = {b['run_id']} ({b['backend']}, {b['dataset']['name']})",
-                  title_justify="left")
-    for name, justify in [("group", "left"), ("metric", "left"), ("A", "right"), ("B", "right"),
-                          ("B − A", "right")]:
-        table.add_column(name, justify=justify)
-    for group, metric, va, vb, delta in compare_rows(a, b):
-        shown = "" if delta is None else format_value(metric, delta)
-        if delta:
-            better = (delta < 0) == lower_is_better(metric)
-            shown = f"[{'green' if better else 'red'}]{'+' if delta > 0 else ''}{shown}[/]"
-        table.add_row(group, metric, format_value(metric, va), format_value(metric, vb), shown)
-    out.print(table)
-    for key in ("embedding", "llm"):
-        if a["models"].get(key) != b["models"].get(key):
-            out.print(f"{key} model differs: A {a['models'].get(key)}, B {b['models'].get(key)}")
-
-
 @cli.command("eval")
 def eval_command(
     dataset: Annotated[Path | None, typer.Option(
@@ -287,10 +249,15 @@ def eval_command(
     compare: Annotated[tuple[str, str] | None, typer.Option(
         "--compare", metavar="RUN_A RUN_B",
         help="print the metric differences of two runs (ids or folders) and exit")] = None,
+    rescore: Annotated[str | None, typer.Option(
+        "--rescore", metavar="RUN", help="score a stored run (id or folder) again with the "
+        "current metrics and gold, asking nothing; written to --run-id (default RUN-rescored)")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")] = False,
 ) -> None:
     """Measure retrieval, citations, answers, refusals and latency on a question set."""
-    from app import evaluation
+    from app import eval as evaluation
+    from app.eval.tables import print_comparison, print_run
     from app.llm import LLMUnavailable
 
     reports_dir = reports or evaluation.REPORTS_DIR
@@ -299,7 +266,14 @@ def eval_command(
             paths = [evaluation.resolve_run(ref, reports_dir) for ref in compare]
         except evaluation.EvalError as exc:
             _fail(str(exc))
-        _print_comparison(*paths)
+        print_comparison(out, *paths)
+        return
+    if rescore:
+        try:
+            run = evaluation.rescore(rescore, reports_dir, run_id)
+        except evaluation.EvalError as exc:
+            _fail(str(exc))
+        print_run(out, run.summary, run.folder)
         return
     settings = _settings(llm_backend=backend)
     try:
@@ -309,13 +283,7 @@ def eval_command(
                                   log=lambda m: err.print(escape(m)))
     except (evaluation.EvalError, IndexError_, EmbedderError, LLMUnavailable) as exc:
         _fail(str(exc))
-    summary = run.summary
-    _print_metrics(summary["metrics"], f"{summary['run_id']}: {summary['dataset']['name']}, "
-                                       f"{summary['dataset']['questions']} questions, answers by "
-                                       f"{summary['backend']}")
-    seconds = summary["seconds"]
-    out.print(f"{seconds['total']:.0f} s ({seconds['index']:.0f} s indexing, "
-              f"{seconds['questions']:.0f} s answering); report: {run.folder / 'report.md'}")
+    print_run(out, run.summary, run.folder)
 
 
 @store_cli.command("copy")

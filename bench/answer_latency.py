@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.evaluation import latency_metrics  # noqa: E402
+from app.eval.metrics import latency_metrics  # noqa: E402
 from app.service import AnswerResult, SanadService  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from bench.common import ROOT, machine_load, seed_questions  # noqa: E402

@@ -11,7 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from app import evaluation
+from app.eval.datasets import arcd_questions as eval_arcd_questions
+from app.eval.matching import overlaps
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ARCD = ROOT.parent / "shared" / "datasets" / "arcd-dev"
@@ -29,10 +30,10 @@ def read_jsonl(path: Path) -> list[dict]:
 
 def arcd_questions(dataset: Path, articles: dict) -> list[dict]:
     """ARCD's Arabic questions with the gold paragraph mapped to a span of its indexed article
-    (the mapping is the eval's: app.evaluation.arcd_questions)."""
-    questions, _ = evaluation.arcd_questions(dataset, articles)
+    (the mapping is the eval's: app.eval.datasets.arcd_questions)."""
     return [{"id": q.id, "lang": q.lang, "question": q.question, "article_id": q.article_id,
-             "gold_spans": q.gold_spans} for q in questions if q.lang == "ar"]
+             "gold_spans": q.gold_spans} for q in eval_arcd_questions(dataset, articles)
+            if q.lang == "ar" and not q.skipped]
 
 
 def seed_questions() -> list[dict]:
@@ -43,8 +44,8 @@ def seed_questions() -> list[dict]:
 
 
 def hit(passage, question: dict) -> bool:
-    return evaluation.overlaps(passage.article_id, passage.start, passage.end,
-                               question["article_id"], question["gold_spans"])
+    return overlaps(passage.article_id, passage.start, passage.end,
+                   question["article_id"], question["gold_spans"])
 
 
 def median(values: list[float]) -> float:

@@ -39,7 +39,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.evaluation import percentile  # noqa: E402
+from app.eval.metrics import percentile  # noqa: E402
 from bench.common import ROOT, machine_load, seed_questions  # noqa: E402
 
 

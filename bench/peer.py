@@ -32,7 +32,7 @@ from llama_index.core import Settings as LlamaSettings  # noqa: E402
 from llama_index.core import SimpleDirectoryReader, VectorStoreIndex  # noqa: E402
 from llama_index.core.llms import MockLLM  # noqa: E402
 
-from app.evaluation import percentile  # noqa: E402
+from app.eval.metrics import percentile  # noqa: E402
 from app.service import SanadService  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from bench.common import DEFAULT_ARCD, arcd_questions, hit, machine_load  # noqa: E402

@@ -81,11 +81,11 @@ add(2, "followup", 2, ["p2b_main"],
 add(3, "followup", 3, ["p3a"],
     ("What did Mexico do after those talks?",
      "It began deporting Venezuelans, one of the top nationalities crossing into the US, and started blocking more migrants from crossing into Mexico from Guatemala.",
-     ["Venezuela", "Guatemala"],
+     ["Venezuelan", "Guatemala"],
      "What did Mexico do after the US–Mexico migration talks that began in Mexico on December 27?"),
     ("وماذا فعلت المكسيك بعد تلك المحادثات؟",
      "بدأت ترحيل الفنزويليين، وهم من أكثر الجنسيات عبورًا إلى الولايات المتحدة، وبدأت منع المزيد من المهاجرين الذين يعبرون إليها من غواتيمالا.",
-     ["فنزويلي", "غواتيمالا"],
+     ["الفنزويليين", "غواتيمالا"],
      "ماذا فعلت المكسيك بعد محادثات الهجرة مع الولايات المتحدة التي بدأت في المكسيك في 27 ديسمبر؟"),
     follow=2)
 add(4, "followup", 3, ["p3b"],
@@ -175,7 +175,7 @@ add(13, "yesno", 6, ["p6b"],
      ["Yes"], None),
     ("هل الولايات المتحدة مهتمة بالعمل مع المكسيك لمعالجة الأسباب الجذرية للهجرة؟",
      "نعم، قال مسؤول ثالث كبير في الإدارة الأمريكية يوم الخميس إن الولايات المتحدة مهتمة بالعمل مع المكسيك لمعالجة الأسباب الجذرية.",
-     ["مهتمة"], None))
+     ["نعم"], None))
 
 # 14-15: López Obrador's requests -> how described
 add(14, "list", 7, ["p7a"],
@@ -233,10 +233,10 @@ add(19, "factoid", 9, ["p9a", "p9b"],
 add(20, "factoid", 10, ["p10"],
     ("Where was this article originally published?",
      "On NBCNews.com.",
-     ["NBC"], None),
+     ["NBCNews"], None),
     ("أين نُشرت هذه المقالة في الأصل؟",
      "على موقع NBCNews.com.",
-     ["NBC"], None))
+     ["NBCNews"], None))
 add(21, "factoid", 2, ["p2b_main"],
     ("Who is Mexico's foreign minister?",
      "Alicia Bárcena.",

@@ -64,8 +64,8 @@ AR_ARTICLES = ("وال", "بال", "فال", "لل", "ال")  # the article, alo
 AR_CONJUNCTIONS = ("و", "ف")  # and, so
 AR_STEM_PREFIXES = (*AR_ARTICLES, "و", "ف", "ب", "ل")
 # A regular expression for any clitics an Arabic word may carry before a key fact:
-# conjunction, preposition, article (و ف ب ل ك ال), or لل.
-AR_CLITICS_PATTERN = r"(?:[وف]?[بلك]?(?:ال)?|لل)?"
+# conjunction, preposition, article (و ف ب ل ك ال), or لل (ل + ال), itself after و ف.
+AR_CLITICS_PATTERN = r"(?:[وف]?[بكل]?(?:ال)?|[وف]?لل)?"
 _AR_SUFFIXES = sorted(["هما", "ها", "هم", "كم", "نا", "ون", "ين", "ات", "ان", "ية", "ة", "ه", "ي",
                        "ت", "ا"], key=len, reverse=True)
 
