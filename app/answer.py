@@ -29,6 +29,7 @@ from app.language import (
 from app.llm import STRONG_BACKENDS, Backend
 from app.names import names_not_in_source
 from app.settings import Settings
+from app.textcheck import text_problem
 from index.chunking import clause_spans, sentence_spans
 from index.embedding import embed_documents, embed_query, identity
 from index.search import Passage, Searcher, lexical_tokens
@@ -51,10 +52,13 @@ class AnswerError(ValueError):
 
 
 def checked_question(question: str | None, max_chars: int) -> str:
-    """The question without surrounding space; AnswerError if it is empty or too long."""
+    """The question without surrounding space; AnswerError if it is empty, too long or not
+    plain text (see app.textcheck)."""
     question = (question or "").strip()
     if not question:
         raise AnswerError("the question is empty")
+    if problem := text_problem(question):
+        raise AnswerError(f"the question {problem}")
     if len(question) > max_chars:
         raise AnswerError(f"the question is {len(question)} characters long; the limit is "
                           f"{max_chars}")
