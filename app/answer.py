@@ -17,7 +17,7 @@ import numpy as np
 from llama_index.core.llms import ChatMessage
 
 from app import prompts
-from app.citations import check_answer, with_markers
+from app.citations import check_answer, restates_question, with_markers
 from app.language import (
     LANGUAGE_NAMES,
     asks_for_quantity,
@@ -182,7 +182,11 @@ class AnswerService:
         for passage in retrieved[:3]:
             article = searcher.data.articles[passage.article_id]
             for start, end in sentence_spans(passage.text, passage.start):
-                if len(tokens(article.text[start:end])) >= 2:
+                sentence = article.text[start:end]
+                # A sentence with the question's very words (an article's title, asked as
+                # is) scores best and says nothing more: the answer check drops its quote.
+                if len(tokens(sentence)) >= 2 and not (restates_question(sentence, question)
+                                                       and restates_question(question, sentence)):
                     candidates.append((passage, start, end))
         if not candidates:
             return retrieved, []
@@ -338,6 +342,10 @@ class AnswerService:
             checked = check_answer(text, numbered, standalone)
             kept = checked.kept
             result.mode += ", quoted after failed checks"
+        if not kept:  # an answer is text with citations, or a refusal: never empty
+            yield from self._refuse(result, "no answer sentence passed the checks", started,
+                                    timings)
+            return
         result.sentences = [AnswerSentence(s.text, s.citations, s.support) for s in kept]
         result.answer = " ".join(with_markers(s.text, s.citations) for s in kept)
         if result.yes_no:
