@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,13 +11,19 @@ from llama_index.core import Settings as LlamaSettings
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.llms import MockLLM
 
-from app.answer import AnswerResult, AnswerService, Token, Turn, checked_question
+from app.answer import AnswerError, AnswerResult, AnswerService, Token, Turn, checked_question
+from app.indexing_job import IndexJob, Slot, SlotEmbedder, no_slot
 from app.llm import make_backend
 from app.settings import Settings
 from index.embedding import describe, identity, load_embedder
 from index.pipeline import IndexReport, index_paths
 from index.search import Passage, Searcher
-from index.storage import current_folder, load_index
+from index.sources import Article
+from index.storage import IndexBusyError, IndexError_, current_folder, load_index
+
+log = logging.getLogger("sanad")
+# What new code imports from here rather than from the answering package.
+__all__ = ["AnswerError", "AnswerResult", "SanadService", "Token", "Turn", "checked_question"]
 
 
 class SanadService:
@@ -91,3 +98,77 @@ class SanadService:
                       k: int | None = None) -> Iterator[Token | AnswerResult]:
         question = checked_question(question, self.settings.max_question_chars)
         return self.answers.answer_stream(question, history, k)
+
+    # -- what the web shows and accepts beside answers ---------------------------------
+    _index_job: IndexJob | None = None  # the latest background indexing run
+
+    def articles(self) -> list[dict]:
+        """The indexed articles: id, title, chars, sha256 and the file's base name."""
+        return [_article_summary(a) for a in self.searcher().data.articles.values()]
+
+    def article(self, article_id: str) -> dict | None:
+        """One article with its text (passages' start:end point into it), or None."""
+        found = self.searcher().data.articles.get(article_id)
+        return None if found is None else {**_article_summary(found), "text": found.text}
+
+    def health(self) -> dict:
+        """What is loaded: the configured backend, the one answering, the index generation.
+
+        Nothing is loaded here: before the first question (or warm-up) `index` is None.
+        """
+        with self._lock:
+            searcher, answers = self._searcher, self._answers
+        index = None
+        if searcher is not None:
+            manifest = searcher.data.manifest
+            index = {"generation": manifest.generation, "articles": len(manifest.articles),
+                     "chunks": manifest.chunk_count}
+        return {"backend": self.settings.llm_backend,
+                "answering_with": answers.backend.name if answers is not None else None,
+                "index": index}
+
+    def add_articles(self, paths: list[Path], *, slot: Slot = no_slot) -> IndexJob:
+        """Index `paths` in a background thread; follow the returned job.
+
+        Each embedding batch runs inside `slot()` (the web's model slot), so answers go on
+        between batches. One job at a time: a second one is IndexBusyError. Who may add
+        articles is the caller's decision (the web asks for the admin token).
+        """
+        with self._lock:
+            if self._index_job is not None and not self._index_job.finished:
+                raise IndexBusyError("articles are being indexed; try again when that is done")
+            job = IndexJob(files=[Path(p).name for p in paths])
+            self._index_job = job
+
+        def model() -> SlotEmbedder:
+            with slot():
+                embed = self.embed_model
+            return SlotEmbedder(embed, slot, job.progress)
+
+        def run() -> None:
+            job.state = "indexing"
+            try:
+                report = index_paths(paths, self.settings.index_config(), model, None,
+                                     progress=False, log=lambda message: None)
+                with self._lock:
+                    self._searcher = None
+                job.summary = f"{report.summary()} in {report.seconds:.1f} s"
+                job.problems = [f"skipped {Path(e.path).name if e.path else ''}: {e.reason}"
+                                for e in report.errors]
+                job.state = "done"
+            except Exception as exc:  # noqa: BLE001 - the job reports it; the server goes on
+                job.problems = [str(exc) if isinstance(exc, IndexError_)
+                                else f"indexing failed ({type(exc).__name__})"]
+                job.state = "failed"
+                if not isinstance(exc, IndexError_):
+                    log.exception("background indexing failed")
+            finally:
+                job.finished_event.set()
+
+        threading.Thread(target=run, name="sanad-index-job", daemon=True).start()
+        return job
+
+
+def _article_summary(article: Article) -> dict:
+    return {"id": article.id, "title": article.title, "chars": len(article.text),
+            "sha256": article.sha256, "file": Path(article.source).name}

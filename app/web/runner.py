@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -27,6 +28,8 @@ class ModelRunner:
         self._model_lock = threading.Lock()
         self._count_lock = threading.Lock()
         self._admitted = 0
+        self._served = 0  # calls that have had the model, for batch_slot's turn-taking
+        self._turns = threading.Condition(self._count_lock)
         # One thread per admitted call, so an admitted call never waits for a thread.
         self._pool = ThreadPoolExecutor(max_workers=self.capacity, thread_name_prefix="sanad-model")
 
@@ -44,6 +47,30 @@ class ModelRunner:
     def _release(self) -> None:
         with self._count_lock:
             self._admitted -= 1
+            self._turns.notify_all()
+
+    @contextmanager
+    def _model(self) -> Iterator[None]:
+        with self._model_lock:
+            with self._count_lock:
+                self._served += 1
+                self._turns.notify_all()
+            yield
+
+    @contextmanager
+    def batch_slot(self, longest_wait: float = 60.0) -> Iterator[None]:
+        """The model for one batch of background work (indexing), after the waiting answers.
+
+        A lock lets the thread that just released it take it again at once, so background
+        work looping over batches could keep answers out for the whole job. Here, when
+        answers are admitted, one of them gets the model before the next batch does.
+        """
+        with self._count_lock:
+            seen = self._served
+            self._turns.wait_for(lambda: self._admitted == 0 or self._served > seen,
+                                 timeout=longest_wait)
+        with self._model_lock:
+            yield
 
     async def call(self, fn: Callable[..., T], *args) -> T:
         """`fn(*args)` in a worker thread, holding the model lock."""
@@ -51,7 +78,7 @@ class ModelRunner:
 
         def work() -> T:
             try:
-                with self._model_lock:
+                with self._model():
                     return fn(*args)
             finally:
                 self._release()
@@ -85,7 +112,7 @@ class ModelRunner:
 
         def work() -> None:
             try:
-                with self._model_lock:
+                with self._model():
                     if stop.is_set():
                         return
                     for item in produce():
