@@ -21,7 +21,6 @@ from app.web.openai_compat import ChatMessageIn, question_and_history
 from app.web.render import linked_text, render_conversation, render_source
 from app.web.runner import Busy, ModelRunner
 from app.web.server import create_app
-from index.sources import Article
 
 PAYLOAD = '<script>alert(1)</script> <img src=x onerror=alert(1)> [x](javascript:alert(1))'
 
@@ -73,38 +72,28 @@ def test_source_panel_marks_the_exact_span_inside_the_escaped_article():
     text = "مقدمة <b>قبل</b>.\n\nالجملة المقتبسة هنا.\n\n<script>alert(1)</script> بعد."
     start = text.index("الجملة")
     end = start + len("الجملة المقتبسة هنا.")
-    article = Article(id="a", title="عنوان", text=text, sha256="", source="/x/a.txt")
     passage = {"n": 2, "article_id": "a", "title": "عنوان", "paragraph": 2, "start": start,
                "end": end, "text": text[start:end], "score": 0.61}
-    html = render_source(passage, article)
+    html = render_source(passage, text)
     assert '<mark class="sanad-mark">الجملة المقتبسة هنا.</mark>' in html
     assert "&lt;b&gt;قبل&lt;/b&gt;" in html and "&lt;script&gt;" in html
     assert "<script" not in html and "<b>" not in html
     assert 'class="sanad-article" dir="auto"' in html
-    changed = Article(id="a", title="عنوان", text="other text", sha256="", source="/x/a.txt")
-    assert "has changed" in render_source(passage, changed)
+    assert "has changed" in render_source(passage, "other text")
     assert "no longer in the index" in render_source(passage, None)
 
 
 # -- limits -----------------------------------------------------------------------------------
-def test_rate_limiter_is_a_token_bucket_per_client():
-    clock = Clock()
-    limiter = RateLimiter(3, clock=clock)
-    assert [limiter.acquire("a") for _ in range(3)] == [0, 0, 0]
-    assert limiter.acquire("a") == pytest.approx(20.0)
-    assert limiter.acquire("b") == 0  # another client has its own bucket
-    clock.now += 20
-    assert limiter.acquire("a") == 0
-    assert limiter.acquire("a") > 0
-    assert RateLimiter(0).acquire("a") == 0  # 0: off
-
-
-def test_rate_limiter_forgets_the_least_recent_clients_past_its_cap():
-    limiter = RateLimiter(1, max_clients=2, clock=Clock())
-    for client in ["a", "b", "c"]:
-        limiter.acquire(client)
-    assert limiter.acquire("a") == 0  # "a" was forgotten, so it starts with a full bucket
-    assert limiter.acquire("c") > 0
+def test_rate_limiter_counts_per_client_and_its_message_agrees_with_retry_after():
+    limiter = RateLimiter.per_minute(2)
+    assert [limiter.acquire("a"), limiter.acquire("a")] == [0, 0]
+    wait = limiter.acquire("a")
+    assert 1 <= wait <= 60 and limiter.acquire("b") == 0  # another client has its own count
+    message, headers = limiter.refusal(wait)
+    assert f"try again in {wait} s" in message and headers == {"Retry-After": str(wait)}
+    assert "2 a minute" in message
+    off = RateLimiter.per_minute(0)
+    assert all(off.acquire("a") == 0 for _ in range(100))
 
 
 def test_conversations_are_capped_in_number_age_and_length():
@@ -266,8 +255,8 @@ def test_a_failure_after_streaming_started_is_an_error_event(fake_service, monke
         raise RuntimeError("disk on fire")
 
     with api(fake_service) as client:
-        monkeypatch.setattr(client.app.state.sanad, "answer_stream",
-                            lambda q, h=None, k=None, backend=None: broken(q, h, k))
+        monkeypatch.setattr(client.app.state.sanad.service, "answer_stream",
+                            lambda q, h=None, k=None: broken(q, h, k))
         with client.stream("POST", "/api/chat", json={"message": "Where does the Rhine end?"}) as r:
             assert r.status_code == 200
             body = "".join(r.iter_text())
@@ -276,12 +265,12 @@ def test_a_failure_after_streaming_started_is_an_error_event(fake_service, monke
 
 
 def test_an_unexpected_failure_is_a_json_500(fake_service, monkeypatch):
-    def broken():
-        raise RuntimeError("disk on fire")
+    def broken(*args):
+        raise RuntimeError("disk on fire /secret/path")
 
     app = create_app(fake_service.settings, fake_service, ui=False, warm_up=False)
     with TestClient(app, raise_server_exceptions=False) as client:
-        monkeypatch.setattr(client.app.state.sanad, "answers", broken)
+        monkeypatch.setattr(client.app.state.sanad.service, "answer", broken)
         response = client.post("/api/ask", json={"question": "Where does the Rhine end?"})
     assert response.status_code == 500
     assert response.json()["error"]["code"] == "internal_error"

@@ -10,7 +10,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from app.answer import Turn
+from app.service import Turn
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 

@@ -9,8 +9,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.answer import AnswerError
 from app.llm import LLMUnavailable
+from app.service import AnswerError
 from app.web.runner import Busy
 from index.embedding import EmbedderError
 from index.storage import IndexBusyError, IndexError_, IndexMismatchError, NoIndexError
@@ -84,7 +84,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         # Starlette logs the traceback; the client gets JSON without internals.
-        return error_response(500, "internal_error", f"the server failed ({type(exc).__name__})")
+        return error_response(500, "internal_error", "the server failed (an internal error)")
 
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(Exception, unexpected)

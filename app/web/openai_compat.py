@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.answer import AnswerResult, Turn
+from app.service import AnswerResult, Turn
 from app.web.errors import ApiError
 
 
