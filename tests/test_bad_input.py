@@ -106,7 +106,8 @@ def chat_server(tmp_path_factory):
     for name, text in GOOD_ARTICLES.items():
         (corpus / name).write_text(text, encoding="utf-8")
     service = SanadService(Settings(data_dir=root / "data", llm_backend="extractive",
-                                    max_file_mb=MAX_FILE_MB, rate_limit_per_minute=0),
+                                    max_file_mb=MAX_FILE_MB, max_upload_mb=MAX_FILE_MB,
+                                    rate_limit_per_minute=0),
                            embed_model=FakeEmbedder())
     service.index([corpus], progress=False, log=lambda m: None)
     with SanadServer(service) as server, httpx.Client(base_url=server.url, timeout=60) as http:
@@ -120,7 +121,8 @@ def upload_and_index(http: httpx.Client, name: str, content: bytes) -> str:
     if uploaded.status_code != 200:
         return f"{uploaded.status_code} {uploaded.text}"
     file_data = {"path": uploaded.json()[0], "orig_name": name, "meta": {"_type": "gradio.FileData"}}
-    call = http.post("/gradio_api/call/add_articles", json={"data": [[file_data]]})
+    # No admin token: the server listens on loopback only.
+    call = http.post("/gradio_api/call/add_articles", json={"data": [[file_data], ""]})
     events = http.get(f"/gradio_api/call/add_articles/{call.json()['event_id']}").text
     assert events.startswith(("event: complete", "event: error")), events
     return events.split("data: ", 1)[1].strip()
