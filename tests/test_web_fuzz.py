@@ -98,5 +98,10 @@ def test_gradio_endpoints_answer_or_refuse_with_a_message(fuzz_server):
         assert kind in ("complete", "error", "413", "400"), (question, kind, data)
         if kind == "error":  # a refusal says why; an internal failure would say nothing
             assert data and "internal error" not in str(data), (question, top_k, data)
+    for _ in range(15):  # the chat shows refusals in the conversation itself
+        question = nasty_string(rng) if rng.random() < 0.8 else nasty_value(rng)
+        kind, data = gradio_call(fuzz_server, "chat", [question, rng.randint(1, 20)])
+        assert kind in ("complete", "413", "400"), (question, kind, data)
+        assert "internal error" not in str(data)
     kind, data = gradio_call(fuzz_server, "ask", [QUESTION, 3])
     assert kind == "complete"

@@ -59,8 +59,10 @@ def gradio_call(http: httpx.Client, name: str, data: list, headers: dict | None 
         return str(call.status_code), call.json()
     events = http.get(f"/gradio_api/call/{name}/{call.json()['event_id']}",
                       headers=headers or {}).text
-    kind = events.split("\n", 1)[0].removeprefix("event: ").strip()
-    return kind, json.loads(events.split("data: ", 1)[1].split("\n", 1)[0])
+    # The last event: a generator's "generating" ones come before its "complete".
+    last = events.strip().rsplit("event: ", 1)[1]
+    kind, data = last.split("\n", 1)
+    return kind.strip(), json.loads(data.strip().removeprefix("data: "))
 
 
 def upload(http: httpx.Client, name: str, content: bytes, headers: dict | None = None) -> dict:

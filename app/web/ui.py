@@ -108,8 +108,7 @@ def build_ui(ctx: WebContext) -> gr.Blocks:
                  ) -> tuple[str, int | None]:
         """The REST API's rules at the Gradio door: the same bounds (AskRequest), the same
         question check, the same rate limit (the key is checked by the gate)."""
-        body = AskRequest(question=question if isinstance(question, str) else "",
-                          k=top_k if top_k is None or isinstance(top_k, int | float) else -1)
+        body = AskRequest.model_validate({"question": question, "k": top_k})
         question = checked_question(body.question, settings.max_question_chars)
         wait = ctx.limiter.acquire(_client(request))
         if wait:
@@ -118,7 +117,7 @@ def build_ui(ctx: WebContext) -> gr.Blocks:
         return question, body.k
 
     async def respond(question: str, turns: list[dict], top_k: float, request: gr.Request):
-        if not (question or "").strip():
+        if not isinstance(question, str) or not question.strip():
             yield render_conversation(turns), turns, ""
             return
         history = [Turn(t["question"], t["result"]["answer"]) for t in turns if t.get("result")]
