@@ -111,6 +111,7 @@ class ModelRunner:
                 stop.set()
 
         def work() -> None:
+            failure: BaseException | None = None
             try:
                 with self._model():
                     if stop.is_set():
@@ -120,9 +121,11 @@ class ModelRunner:
                         if stop.is_set():
                             break
             except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-                put("error", exc)
+                failure = exc
             finally:
-                self._release()
+                self._release()  # before the consumer hears of the end, so it sees the slot free
+                if failure is not None:
+                    put("error", failure)
                 put("done", None)
 
         try:
