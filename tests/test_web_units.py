@@ -275,3 +275,12 @@ def test_an_unexpected_failure_is_a_json_500(fake_service, monkeypatch):
     assert response.status_code == 500
     assert response.json()["error"]["code"] == "internal_error"
     assert "disk on fire" not in response.text
+
+
+def test_server_problems_name_their_kind_but_no_path(tmp_path, fake_embedder):
+    service = SanadService(Settings(data_dir=tmp_path / "secret-folder", llm_backend="extractive"),
+                           embed_model=fake_embedder)
+    with api(service) as client:
+        response = client.post("/api/ask", json={"question": "anything"})
+        assert response.status_code == 503 and response.json()["error"]["code"] == "no_index"
+        assert "secret-folder" not in response.text and str(tmp_path) not in response.text

@@ -88,7 +88,7 @@ async def _warm_up(ctx: WebContext) -> None:
         if mapped is None:
             log.exception("warming up failed")
         else:
-            log.warning("not ready yet: %s", mapped.message)
+            log.warning("not ready yet (%s)", mapped.code)  # as_api_error logged why
 
 
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
