@@ -8,9 +8,7 @@ batch. `SlotEmbedder` does that around the real model without the indexer knowin
 from __future__ import annotations
 
 import contextlib
-import secrets
 import threading
-import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -57,23 +55,16 @@ class IndexJob:
     """One background indexing run, as the uploader follows it."""
 
     files: list[str]
-    id: str = field(default_factory=lambda: secrets.token_hex(8))
     state: str = "queued"  # queued, indexing, done, failed
     chunks_done: int = 0
     chunks_total: int = 0
     summary: str = ""
     problems: list[str] = field(default_factory=list)
-    started: float = field(default_factory=time.monotonic)
     finished_event: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @property
     def finished(self) -> bool:
         return self.state in ("done", "failed")
-
-    def as_dict(self) -> dict:
-        return {"id": self.id, "files": self.files, "state": self.state,
-                "chunks_done": self.chunks_done, "chunks_total": self.chunks_total,
-                "summary": self.summary, "problems": self.problems}
 
     def progress(self, done: int, total: int) -> None:
         self.chunks_done, self.chunks_total = done, total

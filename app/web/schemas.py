@@ -1,7 +1,7 @@
 """The API's typed requests and responses, so /docs and /openapi.json describe them.
 
 The answer itself is `AnswerResult` (a dataclass FastAPI documents as it is); these are the
-rest: errors, articles, health, background indexing jobs.
+rest: errors, articles, health.
 """
 
 from __future__ import annotations
@@ -59,16 +59,6 @@ class Health(BaseModel):
     index: IndexSummary | None = Field(..., description="the loaded index; null until loaded")
     requests_in_model: int = Field(..., description="answers running or waiting for the model")
     uploads: bool = Field(..., description="whether articles may be added through the web")
-
-
-class IndexJobOut(BaseModel):
-    id: str
-    files: list[str]
-    state: str = Field(..., description="queued, indexing, done or failed")
-    chunks_done: int
-    chunks_total: int
-    summary: str
-    problems: list[str]
 
 
 ERRORS = {status: {"model": ErrorBody, "description": description} for status, description in {
