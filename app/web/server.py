@@ -100,4 +100,9 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None
     print(f"Sanad is serving the chat at http://{shown}:{port}/  "
           f"(API docs: http://{shown}:{port}/docs, widget: http://{shown}:{port}/widget.js)",
           flush=True)
+    ctx: WebContext = app.state.sanad
+    uploads = ("on, with the admin token" if settings.admin_token is not None
+               else "on: only this machine can reach the server" if ctx.uploads_open
+               else "off (set SANAD_ADMIN_TOKEN to allow them)")
+    print(f"Adding articles through the web: {uploads}", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="info")
