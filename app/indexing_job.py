@@ -36,6 +36,8 @@ class SlotEmbedder:
         self.__dict__["sanad_count_tokens"] = token_counter(model)
 
     def __getattr__(self, name: str):
+        if name == "_model":  # not set yet (copying): no endless lookup
+            raise AttributeError(name)
         return getattr(self._model, name)
 
     def get_text_embedding_batch(self, texts: list[str], show_progress: bool = False,
