@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 T = TypeVar("T")
+# Background work waits this long at most for a moment without answers, then takes a batch.
+BACKGROUND_WAITS_AT_MOST = 5.0
 
 
 class Busy(RuntimeError):
@@ -28,8 +30,7 @@ class ModelRunner:
         self._model_lock = threading.Lock()
         self._count_lock = threading.Lock()
         self._admitted = 0
-        self._served = 0  # calls that have had the model, for batch_slot's turn-taking
-        self._turns = threading.Condition(self._count_lock)
+        self._idle = threading.Condition(self._count_lock)  # notified as calls finish
         # One thread per admitted call, so an admitted call never waits for a thread.
         self._pool = ThreadPoolExecutor(max_workers=self.capacity, thread_name_prefix="sanad-model")
 
@@ -47,28 +48,18 @@ class ModelRunner:
     def _release(self) -> None:
         with self._count_lock:
             self._admitted -= 1
-            self._turns.notify_all()
+            self._idle.notify_all()
 
     @contextmanager
-    def _model(self) -> Iterator[None]:
-        with self._model_lock:
-            with self._count_lock:
-                self._served += 1
-                self._turns.notify_all()
-            yield
+    def batch_slot(self, longest_wait: float = BACKGROUND_WAITS_AT_MOST) -> Iterator[None]:
+        """The model for one batch of background work (indexing): answers go first.
 
-    @contextmanager
-    def batch_slot(self, longest_wait: float = 60.0) -> Iterator[None]:
-        """The model for one batch of background work (indexing), after the waiting answers.
-
-        A lock lets the thread that just released it take it again at once, so background
-        work looping over batches could keep answers out for the whole job. Here, when
-        answers are admitted, one of them gets the model before the next batch does.
+        The batch waits until no answer is running or waiting, so a question asked during
+        indexing waits for at most the one batch already running. Under a steady stream of
+        questions it still gets the model after `longest_wait` seconds, so indexing ends.
         """
         with self._count_lock:
-            seen = self._served
-            self._turns.wait_for(lambda: self._admitted == 0 or self._served > seen,
-                                 timeout=longest_wait)
+            self._idle.wait_for(lambda: self._admitted == 0, timeout=longest_wait)
         with self._model_lock:
             yield
 
@@ -78,7 +69,7 @@ class ModelRunner:
 
         def work() -> T:
             try:
-                with self._model():
+                with self._model_lock:
                     return fn(*args)
             finally:
                 self._release()
@@ -113,7 +104,7 @@ class ModelRunner:
         def work() -> None:
             failure: BaseException | None = None
             try:
-                with self._model():
+                with self._model_lock:
                     if stop.is_set():
                         return
                     for item in produce():
