@@ -89,6 +89,8 @@ def test_cli_paths_with_dotdot_name_the_same_files(indexed, tmp_path):
     ("", "the question is empty"),
     (" \n\t ", "the question is empty"),
     ("x" * 100_000, "the question is 100000 characters long; the limit is 2000"),
+    ("clear \x1b[2J screen?", "holds a control character (U+001B) at character 7"),
+    ("Where \ud800 now?", "holds a lone surrogate (U+D800) at character 7"),
 ])
 def test_cli_refuses_bad_questions_and_still_answers(indexed, command, question, says):
     runner = CliRunner()
