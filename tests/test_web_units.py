@@ -194,6 +194,33 @@ def test_runner_stream_yields_items_and_raises_the_producers_error():
     run_async(scenario)
 
 
+def test_background_batches_yield_to_answers_but_are_not_starved():
+    async def scenario():
+        runner = ModelRunner(max_waiting=4)
+        asking = True
+
+        async def asker():
+            while asking:
+                await runner.call(time.sleep, 0.02)
+
+        askers = [asyncio.create_task(asker()) for _ in range(3)]
+        await asyncio.sleep(0.1)
+
+        def one_batch() -> float:
+            started = time.perf_counter()
+            with runner.batch_slot(longest_wait=0.3):
+                return time.perf_counter() - started
+
+        waited = await asyncio.to_thread(one_batch)  # questions never stop: it waits 0.3 s
+        asking = False
+        await asyncio.gather(*askers)
+        assert 0.29 <= waited < 3
+        assert await asyncio.to_thread(one_batch) < 0.1  # no questions: at once
+        runner.shutdown()
+
+    run_async(scenario)
+
+
 # -- the API over a fake embedder -----------------------------------------------------------------
 @pytest.fixture
 def fake_service(corpus, tmp_path, fake_embedder) -> SanadService:
