@@ -128,7 +128,7 @@ def build_ui(ctx: WebContext) -> gr.Blocks:
             question, k = admitted(question, top_k, request)
         except Exception as exc:  # noqa: BLE001 - shown in the chat
             entry["error"] = shown_error(exc).message
-            yield render_conversation(turns), turns, ""
+            yield render_conversation(turns), turns, question  # kept, to edit or ask again
             return
         entry["question"] = question
         yield render_conversation(turns), turns, ""
@@ -166,7 +166,7 @@ def build_ui(ctx: WebContext) -> gr.Blocks:
         return render_source(passage, article["text"] if article else None)
 
     async def add_articles(files: list[str] | None, token: str | None = None,
-                           request: gr.Request = None, progress=gr.Progress()) -> str:
+                           progress=gr.Progress()) -> str:
         """Admin only: index uploaded files in the background, reporting progress."""
         if not ctx.may_upload(token):
             raise gr.Error("adding articles needs the admin token (SANAD_ADMIN_TOKEN)"
