@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -210,10 +211,15 @@ async def drive(url: str, phase: Phase, questions: list[str], args: argparse.Nam
             outcome = await during(http)
             deadline[0] = time.monotonic()  # the clients stop with it
 
+        task = asyncio.create_task(run_during()) if during else None
         # Each client starts at another question, so they do not ask in lockstep.
         await asyncio.gather(*(one_client(http, questions, i * 7, deadline, args, tally)
-                               for i in range(phase.clients)),
-                             *([run_during()] if during else []))
+                               for i in range(phase.clients)))
+        if task is not None and not task.done():  # out of time: stop waiting for it
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            outcome = f"not finished within {phase.seconds:g} s"
         tally.elapsed = time.monotonic() - started
         stop.set()
         await watcher
@@ -255,6 +261,8 @@ def run_upload_phase(env: dict[str, str], questions: list[str], args: argparse.N
         print(f"upload: {phase.clients} clients, no upload, {phase.seconds:g} s "
               f"({machine_load()})", flush=True)
         quiet, _ = asyncio.run(drive(server.url, phase, questions, args))
+        print(f"upload: without an upload, p50 {ms(percentile(quiet.answered_ms, 50))} ms",
+              flush=True)
         print(f"upload: {phase.clients} clients while {len(content) / 1e6:.2f} MB is uploaded "
               f"and indexed ({machine_load()})", flush=True)
         longest = Phase("extractive", args.upload_clients, args.upload_timeout)
