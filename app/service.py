@@ -9,6 +9,7 @@ earlier with `checked_question` passes the checked question on, and it is not ch
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,11 +20,15 @@ from llama_index.core.llms import MockLLM
 from app.answering.question import AnswerError, Turn, checked_question
 from app.answering.results import AnswerResult, Token
 from app.answering.service import AnswerService
+from app.indexing_job import IndexJob, Slot, SlotEmbedder, no_slot
 from app.llm import Backend, make_backend
 from app.settings import Settings
 from index import (
+    Article,
     Embedder,
     EmbedderIdentity,
+    IndexBusyError,
+    IndexError_,
     IndexReport,
     LazyEmbedder,
     Passage,
@@ -35,6 +40,8 @@ from index import (
     load_index,
 )
 
+log = logging.getLogger("sanad")
+# What new code imports from here rather than from the answering package.
 __all__ = ["AnswerError", "AnswerResult", "SanadService", "Token", "Turn", "checked_question"]
 
 
@@ -119,3 +126,75 @@ class SanadService:
                     LlamaSettings.llm = backend.llm
                 self._answers = AnswerService(self.settings, self.searcher, backend)
             return self._answers
+
+    # -- what the web shows and accepts beside answers ---------------------------------
+    _index_job: IndexJob | None = None  # the latest background indexing run
+
+    def articles(self) -> list[dict]:
+        """The indexed articles: id, title, chars, sha256 and the file's base name."""
+        return [_article_summary(a) for a in self.searcher().data.articles.values()]
+
+    def article(self, article_id: str) -> dict | None:
+        """One article with its text (passages' start:end point into it), or None."""
+        found = self.searcher().data.articles.get(article_id)
+        return None if found is None else {**_article_summary(found), "text": found.text}
+
+    def health(self) -> dict:
+        """What is loaded: the configured backend, the one answering, the index generation.
+
+        Nothing is loaded here: before the first question (or warm-up) `index` is None.
+        """
+        with self._lock:
+            searcher, answers = self._searcher, self._answers
+        index = None
+        if searcher is not None:
+            manifest = searcher.data.manifest
+            index = {"generation": manifest.generation, "articles": len(manifest.articles),
+                     "chunks": manifest.chunk_count}
+        return {"backend": self.settings.llm_backend,
+                "answering_with": answers.backend.name if answers is not None else None,
+                "index": index}
+
+    def add_articles(self, paths: list[Path], *, slot: Slot = no_slot) -> IndexJob:
+        """Index `paths` in a background thread; follow the returned job.
+
+        Each embedding batch runs inside `slot()` (the web's model slot), so answers go on
+        between batches. One job at a time: a second one is IndexBusyError. Who may add
+        articles is the caller's decision (the web asks for the admin token).
+        """
+        with self._lock:
+            if self._index_job is not None and not self._index_job.finished:
+                raise IndexBusyError("articles are being indexed; try again when that is done")
+            job = IndexJob(files=[Path(p).name for p in paths])
+            self._index_job = job
+
+        def run() -> None:
+            job.state = "indexing"
+            try:
+                with slot():  # loaded once per process; a no-op once the server is warm
+                    embed = self.embed_model
+                report = index_paths(paths, self.settings.index_config(),
+                                     SlotEmbedder(embed, slot, job.progress),
+                                     progress=False, log=lambda message: None)
+                with self._lock:
+                    self._searcher = None
+                job.summary = f"{report.summary()} in {report.seconds:.1f} s"
+                job.problems = [f"skipped {Path(e.path).name if e.path else ''}: {e.reason}"
+                                for e in report.errors]
+                job.state = "done"
+            except Exception as exc:  # noqa: BLE001 - the job reports it; the server goes on
+                job.problems = [str(exc) if isinstance(exc, IndexError_)
+                                else f"indexing failed ({type(exc).__name__})"]
+                job.state = "failed"
+                if not isinstance(exc, IndexError_):
+                    log.exception("background indexing failed")
+            finally:
+                job.finished_event.set()
+
+        threading.Thread(target=run, name="sanad-index-job", daemon=True).start()
+        return job
+
+
+def _article_summary(article: Article) -> dict:
+    return {"id": article.id, "title": article.title, "chars": len(article.text),
+            "sha256": article.sha256, "file": Path(article.source).name}

@@ -106,9 +106,17 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list, description=(
         "origins (scheme://host[:port]) allowed to call the API from a browser, besides the "
         "server's own; comma-separated in SANAD_CORS_ORIGINS"))
-    widget_key: str | None = Field(None, description=(
-        "a public key the widget sends as X-Sanad-Key; when set, /api/ask, /api/chat and "
-        "/v1/chat/completions require it"))
+    widget_key: str | None = Field(None, pattern=r"^[A-Za-z0-9._~+/=-]{1,200}$", description=(
+        "a public key the widget sends as X-Sanad-Key; when set, /api/ask, /api/chat, "
+        "/v1/chat/completions and Gradio's API require it (the chat page gets it as a cookie)"))
+    public_url: str | None = Field(None, description=(
+        "the address visitors use (https://sanad.example.org), when it is not the one "
+        "`sanad serve` listens on (behind a proxy); requests naming another host are refused"))
+    admin_token: SecretStr | None = Field(None, description=(
+        "needed to add articles through the web; without it web uploads are off unless "
+        "the server listens on loopback only"))
+    max_upload_mb: float = Field(2.0, gt=0, description="largest file the web upload takes")
+    uploads_per_hour: int = Field(20, ge=0, description="web uploads per client IP; 0: off")
     rate_limit_per_minute: int = Field(30, ge=0, description="answer requests per client IP; 0: off")
     max_request_kb: int = Field(64, ge=1, description="largest API request body")
     max_waiting_answers: int = Field(4, ge=0, description=(
@@ -133,6 +141,11 @@ class Settings(BaseSettings):
                 raise ValueError(f"{raw!r} is not an origin like https://example.org")
             origins.append(f"{parts.scheme}://{parts.netloc.lower()}")
         return origins
+
+    @field_validator("public_url", mode="after")
+    @classmethod
+    def _public_origin(cls, value: str | None) -> str | None:
+        return None if value is None else cls._normalise_origins([value])[0]
 
     @field_validator("data_dir", "models_dir", mode="after")
     @classmethod

@@ -18,12 +18,21 @@ test would measure 429s); both settings are printed.
                                                            # then local LLM: 4 clients x 60 s
     python bench/load.py --backend extractive --clients 20 --seconds 60
     python bench/load.py --backend local --local-clients 3 --local-seconds 60 --threads 1
+    python bench/load.py --backend upload                  # 4 clients asking (extractive)
+                                                           # without, then during, the upload
+                                                           # and indexing of a 1 MB article
+
+The upload phase measures what issue 15 asks of background indexing: the clients' p50 while
+a 1 MB article is uploaded (Gradio's upload, then its add_articles call with the admin
+token) and indexed, against their p50 for as long without an upload; the goal is within
+1.5x. Indexing takes the model slot one embedding batch at a time (app/indexing_job.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -32,6 +41,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,8 +79,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+ADMIN_TOKEN = "load-bench-admin"
+
+
 def server_env(data_dir: Path, args: argparse.Namespace) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(ROOT), "SANAD_DATA_DIR": str(data_dir),
+            "SANAD_ADMIN_TOKEN": ADMIN_TOKEN,
             "SANAD_RATE_LIMIT_PER_MINUTE": "0",
             "SANAD_MAX_WAITING_ANSWERS": str(args.max_waiting),
             "SANAD_THREADS": str(args.threads), "HF_HUB_OFFLINE": "1",
@@ -145,9 +159,9 @@ class Server:
 
 
 async def one_client(http: httpx.AsyncClient, questions: list[str], offset: int,
-                     deadline: float, args: argparse.Namespace, tally: Tally) -> None:
+                     deadline: list[float], args: argparse.Namespace, tally: Tally) -> None:
     for n in range(args.max_requests):
-        if time.monotonic() >= deadline:
+        if time.monotonic() >= deadline[0]:
             return
         question = questions[(offset + n) % len(questions)]
         started = time.perf_counter()
@@ -178,21 +192,92 @@ async def watch_in_model(http: httpx.AsyncClient, tally: Tally, stop: asyncio.Ev
         await asyncio.sleep(0.2)
 
 
-async def drive(url: str, phase: Phase, questions: list[str], args: argparse.Namespace) -> Tally:
+async def drive(url: str, phase: Phase, questions: list[str], args: argparse.Namespace,
+                during: Callable[[httpx.AsyncClient], Awaitable[str]] | None = None
+                ) -> tuple[Tally, str]:
+    """The clients for `phase.seconds`, or, with `during`, for as long as it runs (at most
+    `phase.seconds`); also what `during` returned."""
     tally = Tally()
-    limits = httpx.Limits(max_connections=phase.clients + 1)
+    limits = httpx.Limits(max_connections=phase.clients + 2)
     async with httpx.AsyncClient(base_url=url, timeout=args.timeout, limits=limits) as http:
         stop = asyncio.Event()
         watcher = asyncio.create_task(watch_in_model(http, tally, stop))
         started = time.monotonic()
-        deadline = started + phase.seconds
+        deadline = [started + phase.seconds]
+        outcome = ""
+
+        async def run_during() -> None:
+            nonlocal outcome
+            outcome = await during(http)
+            deadline[0] = time.monotonic()  # the clients stop with it
+
+        task = asyncio.create_task(run_during()) if during else None
         # Each client starts at another question, so they do not ask in lockstep.
         await asyncio.gather(*(one_client(http, questions, i * 7, deadline, args, tally)
                                for i in range(phase.clients)))
+        if task is not None and not task.done():  # out of time: stop waiting for it
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            outcome = f"not finished within {phase.seconds:g} s"
         tally.elapsed = time.monotonic() - started
         stop.set()
         await watcher
-    return tally
+    return tally, outcome
+
+
+def big_article(size: int) -> bytes:
+    """About `size` bytes of article text: the seeds' paragraphs, numbered so none repeats."""
+    paragraphs = [p.strip() for f in sorted((ROOT / "seeds").glob("*.txt"))
+                  for p in f.read_text(encoding="utf-8").split("\n\n") if p.strip()]
+    parts, total, n = ["Archive of the talks (load test)"], 0, 0
+    while total < size:
+        parts.append(f"Part {n}. {paragraphs[n % len(paragraphs)]}")
+        total += len(parts[-1].encode()) + 2
+        n += 1
+    return "\n\n".join(parts).encode()
+
+
+async def upload_and_index(http: httpx.AsyncClient, content: bytes) -> str:
+    """Upload through Gradio and index with the admin token; the chat's status line."""
+    name = "load-test-archive.txt"
+    uploaded = await http.post("/gradio_api/upload", files=[("files", (name, content, "text/plain"))])
+    uploaded.raise_for_status()
+    file_data = {"path": uploaded.json()[0], "orig_name": name, "meta": {"_type": "gradio.FileData"}}
+    call = await http.post("/gradio_api/call/add_articles",
+                           json={"data": [[file_data], ADMIN_TOKEN]})
+    call.raise_for_status()
+    events = await http.get(f"/gradio_api/call/add_articles/{call.json()['event_id']}",
+                            timeout=None)
+    return events.text.strip().splitlines()[-1].removeprefix("data: ")
+
+
+def run_upload_phase(env: dict[str, str], questions: list[str], args: argparse.Namespace,
+                     tmp: Path) -> None:
+    phase = Phase("extractive", args.upload_clients, args.upload_seconds)
+    content = big_article(int(args.upload_mb * 1024 * 1024))
+    print("upload: starting sanad serve (extractive)...", flush=True)
+    with Server("extractive", env, tmp / "serve-upload.log") as server:
+        print(f"upload: {phase.clients} clients, no upload, {phase.seconds:g} s "
+              f"({machine_load()})", flush=True)
+        quiet, _ = asyncio.run(drive(server.url, phase, questions, args))
+        print(f"upload: without an upload, p50 {ms(percentile(quiet.answered_ms, 50))} ms",
+              flush=True)
+        print(f"upload: {phase.clients} clients while {len(content) / 1e6:.2f} MB is uploaded "
+              f"and indexed ({machine_load()})", flush=True)
+        longest = Phase("extractive", args.upload_clients, args.upload_timeout)
+        busy, status = asyncio.run(drive(server.url, longest, questions, args,
+                                         lambda http: upload_and_index(http, content)))
+    rows = [("no upload", quiet), ("during upload", busy)]
+    print(f"{'':14} {'s':>5} {'answered':>8} {'p50 ms':>7} {'p95 ms':>7} {'503':>5}")
+    for label, t in rows:
+        print(f"{label:14} {t.elapsed:5.0f} {t.statuses[200]:>8} "
+              f"{ms(percentile(t.answered_ms, 50)):>7} {ms(percentile(t.answered_ms, 95)):>7} "
+              f"{t.statuses[503]:>5}")
+    base, during = percentile(quiet.answered_ms, 50), percentile(busy.answered_ms, 50)
+    if base and during:
+        print(f"p50 during the upload / without: {during / base:.2f}x (goal: at most 1.5x)")
+    print(f"indexing: {status}")
 
 
 def run_phase(phase: Phase, env: dict[str, str], questions: list[str], args: argparse.Namespace,
@@ -201,7 +286,7 @@ def run_phase(phase: Phase, env: dict[str, str], questions: list[str], args: arg
     with Server(phase.backend, env, tmp / f"serve-{phase.backend}.log") as server:
         print(f"{phase.backend}: {phase.clients} clients for {phase.seconds:g} s "
               f"({machine_load()})", flush=True)
-        tally = asyncio.run(drive(server.url, phase, questions, args))
+        tally, _ = asyncio.run(drive(server.url, phase, questions, args))
         rss = peak_rss_mb(server.proc.pid)
     return tally, rss
 
@@ -236,11 +321,18 @@ def print_table(rows: list[tuple[Phase, Tally, float]], capacity: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backend", choices=["extractive", "local", "both"], default="both")
+    parser.add_argument("--backend", choices=["extractive", "local", "both", "upload"],
+                        default="both")
     parser.add_argument("--clients", type=int, default=20, help="clients for extractive")
     parser.add_argument("--seconds", type=float, default=60, help="duration for extractive")
     parser.add_argument("--local-clients", type=int, default=4)
     parser.add_argument("--local-seconds", type=float, default=60)
+    parser.add_argument("--upload-clients", type=int, default=4)
+    parser.add_argument("--upload-seconds", type=float, default=60,
+                        help="the run without an upload")
+    parser.add_argument("--upload-timeout", type=float, default=1800,
+                        help="the most the run during the upload may take")
+    parser.add_argument("--upload-mb", type=float, default=1.0)
     parser.add_argument("--max-requests", type=int, default=2000, help="per client, at most")
     parser.add_argument("--max-waiting", type=int, default=4,
                         help="the server's max_waiting_answers (its default: 4)")
@@ -262,6 +354,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="sanad-load-") as tmp:
         env = server_env(Path(tmp) / "data", args)
         print(f"index: {build_index(env)}", flush=True)
+        if args.backend == "upload":
+            run_upload_phase(env, questions, args, Path(tmp))
+            print(f"after: {machine_load()}")
+            return
         for phase in phases:
             tally, rss = run_phase(phase, env, questions, args, Path(tmp))
             rows.append((phase, tally, rss))

@@ -88,6 +88,8 @@ def test_cli_paths_with_dotdot_name_the_same_files(indexed, tmp_path):
     ("", "the question is empty"),
     (" \n\t ", "the question is empty"),
     ("x" * 100_000, "the question is 100000 characters long; the limit is 2000"),
+    ("clear \x1b[2J screen?", "holds a control character (U+001B) at character 7"),
+    ("Where \ud800 now?", "holds a lone surrogate (U+D800) at character 7"),
 ])
 def test_cli_refuses_bad_questions_and_still_answers(indexed, command, question, says):
     runner = CliRunner()
@@ -105,7 +107,8 @@ def chat_server(tmp_path_factory):
     for name, text in GOOD_ARTICLES.items():
         (corpus / name).write_text(text, encoding="utf-8")
     service = SanadService(Settings(data_dir=root / "data", llm_backend="extractive",
-                                    max_file_mb=MAX_FILE_MB, rate_limit_per_minute=0),
+                                    max_file_mb=MAX_FILE_MB, max_upload_mb=MAX_FILE_MB,
+                                    rate_limit_per_minute=0),
                            embed_model=FakeEmbedder())
     service.index([corpus], progress=False, log=lambda m: None)
     with SanadServer(service) as server, httpx.Client(base_url=server.url, timeout=60) as http:
@@ -119,7 +122,8 @@ def upload_and_index(http: httpx.Client, name: str, content: bytes) -> str:
     if uploaded.status_code != 200:
         return f"{uploaded.status_code} {uploaded.text}"
     file_data = {"path": uploaded.json()[0], "orig_name": name, "meta": {"_type": "gradio.FileData"}}
-    call = http.post("/gradio_api/call/add_articles", json={"data": [[file_data]]})
+    # No admin token: the server listens on loopback only.
+    call = http.post("/gradio_api/call/add_articles", json={"data": [[file_data], ""]})
     events = http.get(f"/gradio_api/call/add_articles/{call.json()['event_id']}").text
     assert events.startswith(("event: complete", "event: error")), events
     return events.split("data: ", 1)[1].strip()

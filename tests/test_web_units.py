@@ -20,7 +20,6 @@ from app.web.openai_compat import ChatMessageIn, question_and_history
 from app.web.render import linked_text, render_conversation, render_source
 from app.web.runner import Busy, ModelRunner
 from app.web.server import create_app
-from index.sources import Article
 
 PAYLOAD = '<script>alert(1)</script> <img src=x onerror=alert(1)> [x](javascript:alert(1))'
 
@@ -72,38 +71,28 @@ def test_source_panel_marks_the_exact_span_inside_the_escaped_article():
     text = "مقدمة <b>قبل</b>.\n\nالجملة المقتبسة هنا.\n\n<script>alert(1)</script> بعد."
     start = text.index("الجملة")
     end = start + len("الجملة المقتبسة هنا.")
-    article = Article(id="a", title="عنوان", text=text, sha256="", source="/x/a.txt")
     passage = {"n": 2, "article_id": "a", "title": "عنوان", "paragraph": 2, "start": start,
                "end": end, "text": text[start:end], "score": 0.61}
-    html = render_source(passage, article)
+    html = render_source(passage, text)
     assert '<mark class="sanad-mark">الجملة المقتبسة هنا.</mark>' in html
     assert "&lt;b&gt;قبل&lt;/b&gt;" in html and "&lt;script&gt;" in html
     assert "<script" not in html and "<b>" not in html
     assert 'class="sanad-article" dir="auto"' in html
-    changed = Article(id="a", title="عنوان", text="other text", sha256="", source="/x/a.txt")
-    assert "has changed" in render_source(passage, changed)
+    assert "has changed" in render_source(passage, "other text")
     assert "no longer in the index" in render_source(passage, None)
 
 
 # -- limits -----------------------------------------------------------------------------------
-def test_rate_limiter_is_a_token_bucket_per_client():
-    clock = Clock()
-    limiter = RateLimiter(3, clock=clock)
-    assert [limiter.acquire("a") for _ in range(3)] == [0, 0, 0]
-    assert limiter.acquire("a") == pytest.approx(20.0)
-    assert limiter.acquire("b") == 0  # another client has its own bucket
-    clock.now += 20
-    assert limiter.acquire("a") == 0
-    assert limiter.acquire("a") > 0
-    assert RateLimiter(0).acquire("a") == 0  # 0: off
-
-
-def test_rate_limiter_forgets_the_least_recent_clients_past_its_cap():
-    limiter = RateLimiter(1, max_clients=2, clock=Clock())
-    for client in ["a", "b", "c"]:
-        limiter.acquire(client)
-    assert limiter.acquire("a") == 0  # "a" was forgotten, so it starts with a full bucket
-    assert limiter.acquire("c") > 0
+def test_rate_limiter_counts_per_client_and_its_message_agrees_with_retry_after():
+    limiter = RateLimiter.per_minute(2)
+    assert [limiter.acquire("a"), limiter.acquire("a")] == [0, 0]
+    wait = limiter.acquire("a")
+    assert 1 <= wait <= 60 and limiter.acquire("b") == 0  # another client has its own count
+    message, headers = limiter.refusal(wait)
+    assert f"try again in {wait} s" in message and headers == {"Retry-After": str(wait)}
+    assert "2 a minute" in message
+    off = RateLimiter.per_minute(0)
+    assert all(off.acquire("a") == 0 for _ in range(100))
 
 
 def test_conversations_are_capped_in_number_age_and_length():
@@ -204,6 +193,33 @@ def test_runner_stream_yields_items_and_raises_the_producers_error():
     run_async(scenario)
 
 
+def test_background_batches_yield_to_answers_but_are_not_starved():
+    async def scenario():
+        runner = ModelRunner(max_waiting=4)
+        asking = True
+
+        async def asker():
+            while asking:
+                await runner.call(time.sleep, 0.02)
+
+        askers = [asyncio.create_task(asker()) for _ in range(3)]
+        await asyncio.sleep(0.1)
+
+        def one_batch() -> float:
+            started = time.perf_counter()
+            with runner.batch_slot(longest_wait=0.3):
+                return time.perf_counter() - started
+
+        waited = await asyncio.to_thread(one_batch)  # questions never stop: it waits 0.3 s
+        asking = False
+        await asyncio.gather(*askers)
+        assert 0.29 <= waited < 3
+        assert await asyncio.to_thread(one_batch) < 0.1  # no questions: at once
+        runner.shutdown()
+
+    run_async(scenario)
+
+
 # -- the API over a fake embedder -----------------------------------------------------------------
 @pytest.fixture
 def fake_service(corpus, tmp_path, fake_embedder) -> SanadService:
@@ -231,12 +247,13 @@ def test_ask_and_chat_over_the_fake_index(fake_service):
         assert "event: token" in body and "event: result" in body
 
 
-def test_no_index_is_503(tmp_path, fake_embedder):
+def test_no_index_is_503_naming_no_server_folder(tmp_path, fake_embedder):
     service = SanadService(Settings(data_dir=tmp_path / "empty", llm_backend="extractive"),
                            embed_model=fake_embedder)
     with api(service) as client:
         response = client.post("/api/ask", json={"question": "anything"})
         assert response.status_code == 503 and response.json()["error"]["code"] == "no_index"
+        assert str(tmp_path) not in response.text  # the folder goes to the log only
         assert client.get("/api/articles").json()["error"]["code"] == "no_index"
         assert client.get("/healthz").json()["index"] is None
 
@@ -260,13 +277,15 @@ def test_unreachable_llm_is_503_and_busy_is_503(fake_service, monkeypatch):
 
 
 def test_a_failure_after_streaming_started_is_an_error_event(fake_service, monkeypatch):
+    answer_stream = fake_service.answer_stream  # the real one, before the patch below
+
     def broken(question, history=None, k=None):
-        yield from fake_service.answer_stream(question, history, k)
+        yield from answer_stream(question, history, k)
         raise RuntimeError("disk on fire")
 
     with api(fake_service) as client:
-        monkeypatch.setattr(client.app.state.sanad, "answer_stream",
-                            lambda q, h=None, k=None, backend=None: broken(q, h, k))
+        monkeypatch.setattr(client.app.state.sanad.service, "answer_stream",
+                            lambda q, h=None, k=None: broken(q, h, k))
         with client.stream("POST", "/api/chat", json={"message": "Where does the Rhine end?"}) as r:
             assert r.status_code == 200
             body = "".join(r.iter_text())
@@ -275,13 +294,14 @@ def test_a_failure_after_streaming_started_is_an_error_event(fake_service, monke
 
 
 def test_an_unexpected_failure_is_a_json_500(fake_service, monkeypatch):
-    def broken():
-        raise RuntimeError("disk on fire")
+    def broken(*args):
+        raise RuntimeError("disk on fire /secret/path")
 
     app = create_app(fake_service.settings, fake_service, ui=False, warm_up=False)
     with TestClient(app, raise_server_exceptions=False) as client:
-        monkeypatch.setattr(client.app.state.sanad, "answers", broken)
+        monkeypatch.setattr(client.app.state.sanad.service, "answer", broken)
         response = client.post("/api/ask", json={"question": "Where does the Rhine end?"})
     assert response.status_code == 500
     assert response.json()["error"]["code"] == "internal_error"
     assert "disk on fire" not in response.text
+

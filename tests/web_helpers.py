@@ -12,6 +12,7 @@ from pathlib import Path
 import uvicorn
 
 from app.service import SanadService
+from app.web.guard import Listen
 from app.web.server import create_app
 from tests.conftest import free_port
 
@@ -23,10 +24,14 @@ BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backgr
 class SanadServer:
     """The Sanad web app on uvicorn, on 127.0.0.1 and a free port, in a background thread."""
 
-    def __init__(self, service: SanadService, ui: bool = True, **web_settings):
+    def __init__(self, service: SanadService, ui: bool = True, listen_on: str = "127.0.0.1",
+                 **web_settings):
         settings = service.settings.model_copy(update=web_settings)
-        self.app = create_app(settings, service, ui=ui, warm_up=False)
         self.port = free_port()
+        # `listen_on` is what the app is told it serves on (its own origin and hosts);
+        # the test server itself always listens on 127.0.0.1.
+        self.app = create_app(settings, service, ui=ui, warm_up=False,
+                              listen=Listen(listen_on, self.port))
         self.url = f"http://127.0.0.1:{self.port}"
         self._server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port,
                                                      log_level="warning", lifespan="on"))

@@ -76,7 +76,7 @@ def _content_words(text: str) -> list[str]:
     return [w for w in lexical_tokens(text) if w not in STOPWORDS and not w.isdigit()]
 
 
-def _restates(sentence: str, question: str) -> bool:
+def restates_question(sentence: str, question: str) -> bool:
     """Whether every content word of `sentence` is in `question` (an answer adding nothing)."""
     words = set(_content_words(sentence)) - _VERDICT_TOKENS
     return words <= set(_content_words(question))
@@ -135,7 +135,7 @@ def check_sentence(sentence: str, citations: list[int], passages: dict[int, str]
         unknown = [n for n in names if n.lower() not in cited_norm and n.lower() not in question_norm]
         if unknown:
             checked.problems.append(f"names not in the cited text: {', '.join(unknown)}")
-    if question and not is_yes_no_question(question) and _restates(sentence, question):
+    if question and not is_yes_no_question(question) and restates_question(sentence, question):
         # "إلامَ دعا الرئيس…؟" answered "نعم، دعا الرئيس…": supported word for word, and
         # empty; the small model does this when it cannot read the answer in its evidence.
         checked.problems.append("only restates the question")

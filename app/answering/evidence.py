@@ -10,6 +10,7 @@ import threading
 
 import numpy as np
 
+from app.answering.checks import restates_question
 from app.answering.corpus import (
     Passage,
     Searcher,
@@ -51,7 +52,11 @@ class EvidenceSelector:
         for passage in retrieved[:CHUNKS_READ]:
             text = article_text(searcher, passage.article_id)
             for start, end in sentence_spans(passage.text, passage.start):
-                if len(tokens(text[start:end])) >= 2:
+                sentence = text[start:end]
+                # A sentence with the question's very words (an article's title, asked as
+                # is) scores best and says nothing more: the answer check drops its quote.
+                if len(tokens(sentence)) >= 2 and not (restates_question(sentence, question)
+                                                       and restates_question(question, sentence)):
                     candidates.append((passage, start, end))
         if not candidates:
             return retrieved, []

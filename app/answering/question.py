@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.textcheck import text_problem
+
 
 class AnswerError(ValueError):
     """Bad input to the answer service (an empty or oversized question, say)."""
@@ -19,12 +21,15 @@ class Question(str):
 
 
 def checked_question(question: str | None, max_chars: int) -> Question:
-    """The question without surrounding space; AnswerError if it is empty or too long."""
+    """The question without surrounding space; AnswerError if it is empty, too long or not
+    plain text (see app.textcheck)."""
     if isinstance(question, Question):
         return question
     question = (question or "").strip()
     if not question:
         raise AnswerError("the question is empty")
+    if problem := text_problem(question):
+        raise AnswerError(f"the question {problem}")
     if len(question) > max_chars:
         raise AnswerError(f"the question is {len(question)} characters long; the limit is "
                           f"{max_chars}")

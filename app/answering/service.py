@@ -73,6 +73,9 @@ class AnswerService:
                 return
             text = extractive_quote(evidence)
         self._check(result, text, evidence, plan)
+        if not result.sentences:  # an answer is text with citations, or a refusal: never empty
+            yield from self._refuse(result, "no answer sentence passed the checks", clock)
+            return
         self._render(result, evidence, plan)
         if plan.evidence_first and self.backend.llm is not None:
             yield from translate(self.backend, result, plan.answer_lang, result.language)

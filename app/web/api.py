@@ -1,47 +1,38 @@
-"""The HTTP API: thin routes over the answer service, run through the model runner."""
+"""The HTTP API: thin routes over `SanadService`, run through the model runner."""
 
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request
-from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
 from app.service import AnswerResult, Token, Turn, checked_question
+from app.textcheck import text_problem
 from app.web.context import WebContext
 from app.web.errors import ApiError, as_api_error, error_body, log
+from app.web.guard import key_valid, presented_key
 from app.web.openai_compat import (
     ChatCompletionRequest,
     CompletionIds,
     full_text,
     question_and_history,
 )
-from index.storage import current_folder, read_manifest
+from app.web.schemas import (
+    ERRORS,
+    ArticleSummary,
+    ArticleText,
+    AskRequest,
+    ChatRequest,
+    Health,
+)
 
 SSE_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 SSE_DOC = {200: {"content": {"text/event-stream": {}}, "description": "server-sent events"}}
-
-
-class AskRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    question: str = Field(..., description="the question, in any language",
-                          examples=["What did Mexico request?"])
-    k: int | None = Field(None, ge=1, le=50, description="passages to retrieve (default: top_k)")
-
-
-class ChatRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    message: str = Field(..., examples=["ماذا طلبت المكسيك؟"])
-    conversation_id: str | None = Field(
-        None, description="from an earlier `result` event, to ask a follow-up; an unknown or "
-        "expired one starts a new conversation")
-    k: int | None = Field(None, ge=1, le=50)
+POST_ONLY = ("/api/ask", "/api/chat", "/v1/chat/completions")
 
 
 def client_address(request: Request) -> str:
@@ -49,41 +40,41 @@ def client_address(request: Request) -> str:
 
 
 def build_router(ctx: WebContext) -> APIRouter:
-    router = APIRouter()
-    settings = ctx.settings
-    max_question_chars = ctx.service.settings.max_question_chars
+    router = APIRouter(responses=ERRORS)
+    service = ctx.service
+    settings = service.settings
 
     async def answer_guard(
         request: Request,
         x_sanad_key: Annotated[str | None, Header(description="the widget key, when one is set")
                                ] = None,
-        authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
     ) -> None:
-        """The widget key (when set), then the client's rate limit."""
-        if settings.widget_key:
-            given = x_sanad_key
-            if given is None and authorization and authorization.lower().startswith("bearer "):
-                given = authorization[7:].strip()  # how OpenAI clients send their key
-            if not given or not secrets.compare_digest(given.encode(), settings.widget_key.encode()):
-                raise ApiError(401, "invalid_key", "this server needs a valid X-Sanad-Key header")
+        """The widget key (when set), then the client's rate limit: the same gate as the
+        Gradio door's (app.web.guard)."""
+        if not key_valid(settings, presented_key(request.headers, request.cookies)):
+            raise ApiError(401, "invalid_key", "this server needs a valid X-Sanad-Key header")
         wait = ctx.limiter.acquire(client_address(request))
-        if wait > 0:
-            raise ApiError(429, "rate_limited",
-                           f"too many questions; the limit is {settings.rate_limit_per_minute} "
-                           f"a minute, try again in {wait:.0f} s",
-                           {"Retry-After": str(max(1, round(wait)))})
+        if wait:
+            message, headers = ctx.limiter.refusal(wait)
+            raise ApiError(429, "rate_limited", message, headers)
 
     Guarded = Depends(answer_guard)
 
     def check_question(text: str) -> str:
-        # Checked here too, so a bad question never waits for a model slot (AnswerError
-        # is a 400 "bad_question").
-        return checked_question(text, max_question_chars)
+        # The service's own check, here at the door so that a bad question never waits
+        # for a model slot (AnswerError is a 400 "bad_question").
+        return checked_question(text, settings.max_question_chars)
+
+    def check_history(history: list[Turn]) -> None:
+        for turn in history:  # earlier turns reach the LLM too (condensing a follow-up)
+            problem = text_problem(turn.question) or text_problem(turn.answer)
+            if problem:
+                raise ApiError(400, "bad_question", f"an earlier message {problem}")
 
     async def started(question: str, history: list[Turn], k: int | None
                       ) -> tuple[Token | AnswerResult, AsyncIterator[Token | AnswerResult]]:
         """The first streamed item and the rest: errors before it become HTTP errors."""
-        stream = ctx.runner.stream(lambda: ctx.answer_stream(question, history, k))
+        stream = ctx.runner.stream(lambda: service.answer_stream(question, history, k))
         try:
             first = await anext(stream)
         except Exception as exc:
@@ -103,16 +94,16 @@ def build_router(ctx: WebContext) -> APIRouter:
         mapped = as_api_error(exc)
         if mapped is None:
             log.error("an answer failed while streaming", exc_info=exc)
-            mapped = ApiError(500, "internal_error", f"the answer failed ({type(exc).__name__})")
+            mapped = ApiError(500, "internal_error", "the answer failed (an internal error)")
         return error_body(mapped.code, mapped.message)
 
     @router.post("/api/ask", tags=["answers"], dependencies=[Guarded],
-                 summary="Answer a question, with cited passages")
+                 response_model=AnswerResult, summary="Answer a question, with cited passages")
     async def ask(body: AskRequest) -> dict:
         """The full `AnswerResult`: `answer` has `[n]` markers, and `[n]` is `passages[n-1]`,
         an exact span (`start`:`end`) of the article `article_id`."""
         question = check_question(body.question)
-        result = await ctx.runner.call(lambda: ctx.answers().answer(question, None, body.k))
+        result = await ctx.runner.call(lambda: service.answer(question, None, body.k))
         return result.as_dict()
 
     @router.post("/api/chat", tags=["answers"], dependencies=[Guarded], responses=SSE_DOC,
@@ -154,9 +145,10 @@ def build_router(ctx: WebContext) -> APIRouter:
         passages, verified sentences and evidence behind the answer's `[n]` markers."""
         question, history = question_and_history(body.messages)
         question = check_question(question)
+        check_history(history)
         ids = CompletionIds()
         if not body.stream:
-            result = await ctx.runner.call(lambda: ctx.answers().answer(question, history))
+            result = await ctx.runner.call(lambda: service.answer(question, history))
             return ids.completion(result)
         first, stream = await started(question, history, None)
 
@@ -184,35 +176,32 @@ def build_router(ctx: WebContext) -> APIRouter:
 
         return EventSourceResponse(chunks(), headers=SSE_HEADERS, sep="\n", ping=15)
 
-    async def articles() -> dict:
-        return await run_in_threadpool(lambda: ctx.service.searcher().data.articles)
-
-    @router.get("/api/articles", tags=["articles"], summary="The indexed articles")
+    @router.get("/api/articles", tags=["articles"], summary="The indexed articles",
+                response_model=list[ArticleSummary])
     async def list_articles() -> list[dict]:
-        return [{"id": a.id, "title": a.title, "chars": len(a.text), "sha256": a.sha256,
-                 "file": Path(a.source).name} for a in (await articles()).values()]
+        return await run_in_threadpool(service.articles)
 
-    @router.get("/api/articles/{article_id}", tags=["articles"],
+    @router.get("/api/articles/{article_id}", tags=["articles"], response_model=ArticleText,
                 summary="One article's text, for showing a passage in place")
     async def get_article(article_id: str) -> dict:
         """`text` is the text that passages' `start`:`end` spans point into."""
-        article = (await articles()).get(article_id)
+        article = await run_in_threadpool(service.article, article_id)
         if article is None:
-            raise ApiError(404, "not_found", f"no article {article_id!r} in the index")
-        return {"id": article.id, "title": article.title, "text": article.text,
-                "chars": len(article.text), "sha256": article.sha256,
-                "file": Path(article.source).name}
+            raise ApiError(404, "not_found", "no article with this id in the index")
+        return article
 
-    @router.get("/healthz", tags=["service"], summary="Liveness and what is loaded")
+    @router.get("/healthz", tags=["service"], response_model=Health,
+                summary="Liveness and what is loaded")
     async def healthz() -> dict:
-        folder = current_folder(ctx.service.settings.data_dir)
-        index = None
-        if folder is not None:
-            manifest = read_manifest(folder)
-            index = {"generation": manifest.generation, "articles": len(manifest.articles),
-                     "chunks": manifest.chunk_count}
-        return {"status": "ok", "backend": ctx.default_backend,
-                "answering_with": ctx.answering_with,  # null until the backend is loaded
-                "index": index, "requests_in_model": ctx.runner.admitted}
+        return {"status": "ok", **service.health(), "requests_in_model": ctx.runner.admitted,
+                "uploads": ctx.uploads_open}
+
+    async def post_only(request: Request) -> None:
+        raise ApiError(405, "method_not_allowed", f"{request.url.path} takes POST",
+                       {"Allow": "POST"})
+
+    for path in POST_ONLY:  # else Gradio, mounted at /, answers its own 404 body
+        router.add_api_route(path, post_only, methods=["GET", "PUT", "PATCH", "DELETE"],
+                             include_in_schema=False)
 
     return router

@@ -19,8 +19,8 @@ STATIC_HEADERS = {"Cache-Control": "public, max-age=300",
 
 
 def embed_csp(settings: Settings) -> str:
-    """Only our own scripts, styles and API; framed only by us and the allowed origins."""
-    ancestors = " ".join(["'self'", *settings.cors_origins])
+    """Only our own scripts, styles and API; framed only by the allowed origins."""
+    ancestors = " ".join(settings.cors_origins) or "'none'"
     return ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
             f"img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors {ancestors}")
 

@@ -36,26 +36,34 @@ def error_response(status: int, code: str, message: str, headers: dict | None = 
     return JSONResponse(error_body(code, message), status_code=status, headers=headers)
 
 
+# What a visitor is told when the server itself is not ready: the exception's own text
+# names server folders and settings, so it goes to the log (for the operator) instead.
+_SERVER_PROBLEMS: list[tuple[type[BaseException], str, str, dict[str, str]]] = [
+    (LLMUnavailable, "llm_unavailable", "the answer model cannot be reached right now", {}),
+    (NoIndexError, "no_index", "no articles are indexed yet", {}),
+    (IndexMismatchError, "index_mismatch", "the index does not match the server's settings", {}),
+    (IndexBusyError, "index_busy", "the index is being written; try again shortly",
+     {"Retry-After": "30"}),
+    (IndexError_, "index_error", "the index cannot be read right now", {}),
+    (EmbedderError, "model_unavailable", "the embedding model is not available right now", {}),
+]
+
+
 def as_api_error(exc: BaseException) -> ApiError | None:
-    """The API error for an exception of the answer service, or None if it is a bug."""
+    """The API error for an exception of the answer service, or None if it is a bug.
+
+    Messages are ours: a bad question's message names its problem, a server problem only
+    its kind (the details are logged)."""
     if isinstance(exc, ApiError):
         return exc
     if isinstance(exc, AnswerError):
         return ApiError(400, "bad_question", str(exc))
     if isinstance(exc, Busy):
         return ApiError(503, "busy", str(exc), {"Retry-After": "30"})
-    if isinstance(exc, LLMUnavailable):
-        return ApiError(503, "llm_unavailable", str(exc))
-    if isinstance(exc, NoIndexError):
-        return ApiError(503, "no_index", str(exc))
-    if isinstance(exc, IndexMismatchError):
-        return ApiError(503, "index_mismatch", str(exc))
-    if isinstance(exc, IndexBusyError):
-        return ApiError(503, "index_busy", str(exc), {"Retry-After": "30"})
-    if isinstance(exc, IndexError_):
-        return ApiError(503, "index_error", str(exc))
-    if isinstance(exc, EmbedderError):
-        return ApiError(503, "model_unavailable", str(exc))
+    for kind, code, message, headers in _SERVER_PROBLEMS:
+        if isinstance(exc, kind):
+            log.warning("%s: %s", code, exc)
+            return ApiError(503, code, f"{message} (see the server's log)", dict(headers))
     return None
 
 
@@ -84,7 +92,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         # Starlette logs the traceback; the client gets JSON without internals.
-        return error_response(500, "internal_error", f"the server failed ({type(exc).__name__})")
+        return error_response(500, "internal_error", "the server failed (an internal error)")
 
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(Exception, unexpected)

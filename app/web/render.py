@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from html import escape
 
-from index.sources import Article
 from index.text import CITATION_MARKER
 
 
@@ -121,19 +120,19 @@ SOURCES_PLACEHOLDER = ('<div class="sanad-sources-empty">Click a citation [n] in
                        'see its passage highlighted in the article.</div>')
 
 
-def render_source(passage: dict, article: Article | None) -> str:
-    """The cited passage marked inside its article's full text (escaped, never Markdown)."""
+def render_source(passage: dict, text: str | None) -> str:
+    """The cited passage marked inside its article's full `text` (escaped, never Markdown);
+    `text` is None when the article is no longer in the index."""
     header = (f'<div class="sanad-source-head" dir="auto"><span class="sanad-source-n">'
               f'[{int(passage["n"])}]</span> <strong>{escape(passage["title"])}</strong> '
               f'<span class="sanad-where">paragraph {int(passage["paragraph"])}, characters '
               f'{int(passage["start"])}–{int(passage["end"])}, similarity '
               f'{float(passage["score"]):.2f}</span></div>')
     start, end = int(passage["start"]), int(passage["end"])
-    if article is None or article.text[start:end] != passage["text"]:
-        why = ("the article is no longer in the index" if article is None
+    if text is None or text[start:end] != passage["text"]:
+        why = ("the article is no longer in the index" if text is None
                else "the article has changed since this answer")
         return (f'{header}<div class="sanad-note">{why}; the quote as cited:</div>'
                 f'<div class="sanad-article" dir="auto"><mark>{escape(passage["text"])}</mark></div>')
-    text = article.text
     return (f'{header}<div class="sanad-article" dir="auto">{escape(text[:start])}'
             f'<mark class="sanad-mark">{escape(text[start:end])}</mark>{escape(text[end:])}</div>')

@@ -10,11 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import TypeVar
 
 T = TypeVar("T")
+# Background work waits this long at most for a moment without answers, then takes a batch.
+BACKGROUND_WAITS_AT_MOST = 5.0
 
 
 class Busy(RuntimeError):
@@ -27,6 +30,7 @@ class ModelRunner:
         self._model_lock = threading.Lock()
         self._count_lock = threading.Lock()
         self._admitted = 0
+        self._idle = threading.Condition(self._count_lock)  # notified as calls finish
         # One thread per admitted call, so an admitted call never waits for a thread.
         self._pool = ThreadPoolExecutor(max_workers=self.capacity, thread_name_prefix="sanad-model")
 
@@ -44,6 +48,20 @@ class ModelRunner:
     def _release(self) -> None:
         with self._count_lock:
             self._admitted -= 1
+            self._idle.notify_all()
+
+    @contextmanager
+    def batch_slot(self, longest_wait: float = BACKGROUND_WAITS_AT_MOST) -> Iterator[None]:
+        """The model for one batch of background work (indexing): answers go first.
+
+        The batch waits until no answer is running or waiting, so a question asked during
+        indexing waits for at most the one batch already running. Under a steady stream of
+        questions it still gets the model after `longest_wait` seconds, so indexing ends.
+        """
+        with self._count_lock:
+            self._idle.wait_for(lambda: self._admitted == 0, timeout=longest_wait)
+        with self._model_lock:
+            yield
 
     async def call(self, fn: Callable[..., T], *args) -> T:
         """`fn(*args)` in a worker thread, holding the model lock."""
@@ -84,6 +102,7 @@ class ModelRunner:
                 stop.set()
 
         def work() -> None:
+            failure: BaseException | None = None
             try:
                 with self._model_lock:
                     if stop.is_set():
@@ -93,9 +112,11 @@ class ModelRunner:
                         if stop.is_set():
                             break
             except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-                put("error", exc)
+                failure = exc
             finally:
-                self._release()
+                self._release()  # before the consumer hears of the end, so it sees the slot free
+                if failure is not None:
+                    put("error", failure)
                 put("done", None)
 
         try:

@@ -7,24 +7,26 @@ Named endpoints for gradio_client: `/ask` (question, top_k → AnswerResult dict
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
+import asyncio
 
 import gradio as gr
+from pydantic import ValidationError
 
-from app.service import AnswerResult, Token, Turn
-from app.web.context import BACKEND_CHOICES, WebContext
-from app.web.errors import as_api_error
+from app.service import AnswerResult, Token, Turn, checked_question
+from app.web.context import WebContext
+from app.web.errors import ApiError, as_api_error, log
+from app.web.guard import UPLOADS_OFF
 from app.web.render import (
     EMPTY_CONVERSATION,
     SOURCES_PLACEHOLDER,
     render_conversation,
     render_source,
 )
-from index.sources import SUPPORTED_SUFFIXES, SourceError, read_article
+from app.web.schemas import AskRequest
+from app.web.uploads import keep_uploads, received_uploads
+from index.sources import SUPPORTED_SUFFIXES
 
 EXAMPLES = ["What did Mexico request?", "ماذا طلبت المكسيك؟", "Who attended the talks?"]
-UPLOAD_TYPES = list(SUPPORTED_SUFFIXES)
 
 # A click on a citation button tells Python which one; nothing else leaves the page.
 CITATION_CLICKS_JS = """
@@ -81,60 +83,57 @@ CSS = """
 """
 
 
-def keep_uploads(files: list[str], uploads: Path, max_bytes: int) -> tuple[list[Path], list[str]]:
-    """(copies in `uploads` of the files that read as articles, a line for each other one).
-
-    A copy takes the upload's base name, so a `../` in a name cannot leave the folder, and
-    the same name again updates that article. A file that cannot be indexed is refused
-    before it is copied: it never replaces a good upload of the same name.
-    """
-    uploads.mkdir(parents=True, exist_ok=True)
-    saved, refused = [], []
-    for raw in files:
-        name = Path(raw).name
-        if name.startswith(".") or Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
-            refused.append(f"skipped {name}: not a .txt, .md or .html file")
-            continue
-        try:
-            read_article(Path(raw), max_bytes)
-        except SourceError as err:
-            refused.append(f"skipped {name}: {err.reason}")
-            continue
-        target = uploads / name
-        shutil.copyfile(raw, target)
-        saved.append(target)
-    return saved, refused
-
-
 def _client(request: gr.Request | None) -> str:
     return request.client.host if request is not None and request.client else "unknown"
 
 
+def shown_error(exc: Exception) -> gr.Error:
+    """The chat's message for a failure: the API's message, never exception text or paths."""
+    if isinstance(exc, ValidationError):
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                             for e in exc.errors())
+        return gr.Error(problems)
+    mapped = as_api_error(exc)
+    if mapped is None:
+        log.error("a chat request failed", exc_info=exc)
+        return gr.Error("the server failed (an internal error)")
+    return gr.Error(mapped.message)
+
+
 def build_ui(ctx: WebContext) -> gr.Blocks:
-    settings = ctx.settings
+    service = ctx.service
+    settings = service.settings
 
-    def rate_limited(request: gr.Request | None) -> str:
+    def admitted(question: str, top_k: float | int | None, request: gr.Request | None
+                 ) -> tuple[str, int | None]:
+        """The REST API's rules at the Gradio door: the same bounds (AskRequest), the same
+        question check, the same rate limit (the key is checked by the gate)."""
+        body = AskRequest.model_validate({"question": question, "k": top_k})
+        question = checked_question(body.question, settings.max_question_chars)
         wait = ctx.limiter.acquire(_client(request))
-        return f"Too many questions; try again in {wait:.0f} s." if wait > 0 else ""
+        if wait:
+            message, headers = ctx.limiter.refusal(wait)
+            raise ApiError(429, "rate_limited", message, headers)
+        return question, body.k
 
-    async def respond(question: str, turns: list[dict], top_k: float, backend: str,
-                      request: gr.Request):
-        question = (question or "").strip()
-        if not question:
+    async def respond(question: str, turns: list[dict], top_k: float, request: gr.Request):
+        if not isinstance(question, str) or not question.strip():
             yield render_conversation(turns), turns, ""
             return
         history = [Turn(t["question"], t["result"]["answer"]) for t in turns if t.get("result")]
         entry = {"question": question, "streamed": "", "streamed_translation": "",
                  "result": None, "error": ""}
         turns = [*turns, entry]
-        if problem := rate_limited(request):
-            entry["error"] = problem
-            yield render_conversation(turns), turns, question
+        try:
+            question, k = admitted(question, top_k, request)
+        except Exception as exc:  # noqa: BLE001 - shown in the chat
+            entry["error"] = shown_error(exc).message
+            yield render_conversation(turns), turns, question  # kept, to edit or ask again
             return
+        entry["question"] = question
         yield render_conversation(turns), turns, ""
         try:
-            stream = ctx.runner.stream(
-                lambda: ctx.answer_stream(question, history, int(top_k), backend))
+            stream = ctx.runner.stream(lambda: service.answer_stream(question, history, k))
             async for item in stream:
                 if isinstance(item, Token):
                     key = "streamed_translation" if item.part == "translation" else "streamed"
@@ -145,10 +144,7 @@ def build_ui(ctx: WebContext) -> gr.Blocks:
                     entry["result"] = result
                 yield render_conversation(turns), turns, ""
         except Exception as exc:  # noqa: BLE001 - shown in the chat, not as a stack trace
-            mapped = as_api_error(exc)
-            if mapped is None:
-                raise
-            entry["error"] = mapped.message
+            entry["error"] = shown_error(exc).message
             yield render_conversation(turns), turns, ""
 
     def show_source(turns: list[dict], event: gr.EventData) -> str:
@@ -162,48 +158,48 @@ def build_ui(ctx: WebContext) -> gr.Blocks:
             return SOURCES_PLACEHOLDER
         passage = passages[n - 1]
         try:
-            article = ctx.service.searcher().data.articles.get(passage["article_id"])
+            article = service.article(passage["article_id"])
         except Exception as exc:  # noqa: BLE001 - the quote alone is still worth showing
             if as_api_error(exc) is None:
                 raise
             article = None
-        return render_source(passage, article)
+        return render_source(passage, article["text"] if article else None)
 
-    async def add_articles(files: list[str] | None, progress=gr.Progress(track_tqdm=True)) -> str:
+    async def add_articles(files: list[str] | None, token: str | None = None,
+                           progress=gr.Progress()) -> str:
+        """Admin only: index uploaded files in the background, reporting progress."""
+        if not ctx.may_upload(token):
+            raise gr.Error("adding articles needs the admin token (SANAD_ADMIN_TOKEN)"
+                           if ctx.uploads_open else UPLOADS_OFF)
         if not files:
             return "No files."
-        config = ctx.service.settings.index_config()
-        saved, skipped = keep_uploads(files, config.data_dir / "uploads", config.max_file_bytes)
+        if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+            raise gr.Error("expected a list of uploaded files")
+        received, refused = received_uploads(files, demo.upload_file_set, demo.GRADIO_CACHE)
+        config = settings.index_config()
+        max_bytes = min(config.max_file_bytes, int(settings.max_upload_mb * 1024 * 1024))
+        saved, skipped = keep_uploads(received, config.data_dir / "uploads", max_bytes)
+        skipped = refused + skipped
         if not saved:
             return "\n".join(skipped)
-        progress(0, desc=f"Indexing {len(saved)} file(s)")
-        log: list[str] = []
         try:
-            report = await ctx.runner.call(
-                lambda: ctx.service.index(saved, progress=True, log=log.append))
-        except Exception as exc:  # noqa: BLE001 - reported in the status box
-            mapped = as_api_error(exc)
-            if mapped is None:
-                raise
-            return f"Indexing failed: {mapped.message}"
-        lines = [f"{report.summary()} in {report.seconds:.1f} s"]
-        lines += [f"skipped {e.path and Path(e.path).name}: {e.reason}" for e in report.errors]
-        lines += skipped
-        return "\n".join(lines)
+            job = service.add_articles(saved, slot=ctx.runner.batch_slot)
+        except Exception as exc:  # noqa: BLE001 - e.g. another upload is being indexed
+            raise shown_error(exc) from exc
+        while not await asyncio.to_thread(job.wait, 0.5):
+            if job.chunks_total:
+                progress((job.chunks_done, job.chunks_total), unit="chunks",
+                         desc=f"Indexing {len(saved)} file(s)")
+        return "\n".join([job.summary or "Indexing failed.", *job.problems, *skipped])
 
     async def ask(question: str, top_k: int = settings.top_k,
                   request: gr.Request = None) -> dict:
         """Answer a question; returns the AnswerResult as a dict (`answer` cites `passages`)."""
-        if problem := rate_limited(request):
-            raise gr.Error(problem)
         try:
-            result = await ctx.runner.call(
-                lambda: ctx.answers().answer(question, None, int(top_k)))
+            question, k = admitted(question, top_k, request)
+            result = await ctx.runner.call(lambda: service.answer(question, None, k))
         except Exception as exc:  # noqa: BLE001
-            mapped = as_api_error(exc)
-            if mapped is None:
-                raise
-            raise gr.Error(mapped.message) from exc
+            raise shown_error(exc) from exc
         return result.as_dict()
 
     with gr.Blocks(title="Sanad") as demo:
@@ -226,10 +222,12 @@ def build_ui(ctx: WebContext) -> gr.Blocks:
                 with gr.Accordion("Advanced", open=False):
                     top_k = gr.Slider(1, 20, value=settings.top_k, step=1,
                                       label="Passages to retrieve (top-k)")
-                    backend = gr.Dropdown(list(BACKEND_CHOICES), value=ctx.default_backend,
-                                          label="Answer backend")
-                with gr.Accordion("Add articles (.txt, .md, .html)", open=False):
-                    files = gr.File(file_count="multiple", file_types=UPLOAD_TYPES,
+                with gr.Accordion("Add articles (.txt, .md, .html)", open=False,
+                                  visible=ctx.uploads_open):
+                    admin_token = gr.Textbox(label="Admin token", type="password",
+                                             visible=settings.admin_token is not None,
+                                             elem_id="sanad-admin-token")
+                    files = gr.File(file_count="multiple", file_types=list(SUPPORTED_SUFFIXES),
                                     label="Articles", elem_id="sanad-upload")
                     index_status = gr.Textbox(label="Indexing", interactive=False, lines=3,
                                               elem_id="sanad-index-status")
@@ -240,12 +238,13 @@ def build_ui(ctx: WebContext) -> gr.Blocks:
                                   js_on_load=CENTRE_MARK_JS, container=True, padding=True)
 
         gr.on([send.click, question.submit], respond,
-              inputs=[question, turns, top_k, backend], outputs=[conversation, turns, question],
+              inputs=[question, turns, top_k], outputs=[conversation, turns, question],
               api_name="chat", concurrency_limit=1, concurrency_id="model")
         conversation.click(show_source, inputs=[turns], outputs=[sources], api_name="source",
                            api_visibility="undocumented")
-        files.upload(add_articles, inputs=[files], outputs=[index_status],
-                     api_name="add_articles", concurrency_limit=1, concurrency_id="model")
+        # Not the model's concurrency group: indexing takes the model batch by batch.
+        files.upload(add_articles, inputs=[files, admin_token], outputs=[index_status],
+                     api_name="add_articles", concurrency_limit=1, concurrency_id="uploads")
         new_chat.click(lambda: ([], EMPTY_CONVERSATION, SOURCES_PLACEHOLDER),
                        outputs=[turns, conversation, sources], api_visibility="private")
         gr.api(ask, api_name="ask")
