@@ -11,7 +11,9 @@ from __future__ import annotations
 import importlib.util
 import socket
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlparse
 
 from llama_index.core.llms import LLM, ChatMessage
@@ -96,22 +98,54 @@ def _check_reachable(url: str, timeout: float = 3.0) -> None:
         ) from None
 
 
+def cpu_has_amx(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    try:
+        return " amx_int8" in cpuinfo.read_text(errors="replace")
+    except OSError:
+        return False
+
+
+def extra_buffers_wanted(setting: str, has_amx: bool) -> bool:
+    return setting == "on" or (setting == "auto" and not has_amx)
+
+
+@contextmanager
+def _model_params(use_extra_bufts: bool) -> Iterator[None]:
+    """llama-cpp-python's Llama() takes no argument for `use_extra_bufts`: it reads the
+    defaults from `llama_model_default_params()`, so that is swapped while a model loads."""
+    import llama_cpp.llama_cpp as native
+
+    defaults = native.llama_model_default_params
+
+    def params():
+        found = defaults()
+        found.use_extra_bufts = use_extra_bufts
+        return found
+
+    native.llama_model_default_params = params
+    try:
+        yield
+    finally:
+        native.llama_model_default_params = defaults
+
+
 def _make_local(settings: Settings) -> LLM:
     from llama_index.llms.llama_cpp import LlamaCPP
 
     path = settings.llm_model_path or models.model_path(settings.models_dir,
                                                         models.QWEN_CODER_GGUF)
     model_kwargs = {"n_threads": settings.threads or None, "n_batch": 256, "seed": 0}
-    return LlamaCPP(
-        model_path=str(path), temperature=0.0, max_new_tokens=settings.llm_max_tokens,
-        context_window=settings.llm_context, verbose=False,
-        generate_kwargs={"top_k": 1, "repeat_penalty": 1.05,
-                         "stop": ["<|im_end|>", "<|endoftext|>"]},
-        model_kwargs={k: v for k, v in model_kwargs.items() if v is not None},
-        messages_to_prompt=chatml_prompt,
-        completion_to_prompt=lambda text: chatml_prompt([ChatMessage(role="user",
-                                                                     content=text)]),
-    )
+    with _model_params(extra_buffers_wanted(settings.llm_extra_buffers, cpu_has_amx())):
+        return LlamaCPP(
+            model_path=str(path), temperature=0.0, max_new_tokens=settings.llm_max_tokens,
+            context_window=settings.llm_context, verbose=False,
+            generate_kwargs={"top_k": 1, "repeat_penalty": 1.05,
+                             "stop": ["<|im_end|>", "<|endoftext|>"]},
+            model_kwargs={k: v for k, v in model_kwargs.items() if v is not None},
+            messages_to_prompt=chatml_prompt,
+            completion_to_prompt=lambda text: chatml_prompt([ChatMessage(role="user",
+                                                                         content=text)]),
+        )
 
 
 def make_backend(settings: Settings) -> Backend:

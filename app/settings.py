@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     # evaluated system prompt: Arabic first token p50 3.8 s → 2.1-2.3 s, for 1.9 GB more
     # memory (llama.cpp repacks the weights per context). README "Answering".
     llm_side_context: bool = True
+    # llama.cpp's extra weight buffers (AMX tiles, CPU repacking). On CPUs with AMX the
+    # llama-cpp-python build crashed (SIGSEGV) decoding any prompt of more than one token,
+    # so auto turns them off there and keeps them elsewhere.
+    llm_extra_buffers: Literal["auto", "on", "off"] = "auto"
     # evidence_first: with the small local model, a question in another language than the
     # articles gets the answer in the articles' language plus a labelled machine translation;
     # direct: answer in the question's language; auto: direct only for openai/ollama.

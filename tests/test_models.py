@@ -99,3 +99,22 @@ def test_real_embedding_model_is_fetched_and_verified():
     folder = models.model_path(settings.models_dir, models.EMBEDDINGGEMMA)
     spec = models.SPECS[models.EMBEDDINGGEMMA]
     assert models.sha256_file(folder / "tokenizer.json") == spec.sha256["tokenizer.json"]
+
+
+def test_llama_cpp_extra_buffers_are_off_on_amx_cpus_unless_asked_for(tmp_path):
+    from app.llm import _model_params, cpu_has_amx, extra_buffers_wanted
+
+    amx, plain = tmp_path / "amx", tmp_path / "plain"
+    amx.write_text("flags\t\t: fpu avx512f amx_bf16 amx_tile amx_int8 avx_vnni\n")
+    plain.write_text("flags\t\t: fpu avx2 avx512f\n")
+    assert cpu_has_amx(amx) and not cpu_has_amx(plain) and not cpu_has_amx(tmp_path / "none")
+    assert [extra_buffers_wanted(s, True) for s in ("auto", "on", "off")] == [False, True, False]
+    assert [extra_buffers_wanted(s, False) for s in ("auto", "on", "off")] == [True, True, False]
+
+    import llama_cpp.llama_cpp as native
+
+    before = native.llama_model_default_params
+    with _model_params(False):
+        assert native.llama_model_default_params().use_extra_bufts is False
+    assert native.llama_model_default_params is before
+    assert native.llama_model_default_params().use_extra_bufts is True
