@@ -41,8 +41,9 @@ def test_every_message_has_english_and_falls_back_to_it():
     assert prompts.message("refusal", "ar") != prompts.message("refusal", "en")
 
 
-# Run in the installed copy alone (-S: no site-packages, so no editable install of the
-# checkout can answer the import): every prompt rendered, every message read.
+# Run in the installed copy, put first on sys.path so that it, not the checkout's editable
+# install, answers the imports (the dependencies come from site-packages): every prompt
+# rendered, every message read.
 LOAD_ALL = """
 import sys
 target = sys.argv[1]
@@ -81,7 +82,7 @@ def test_the_wheel_ships_prompts_and_widget_and_loads_every_prompt(tmp_path: Pat
     target = tmp_path / "installed"
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
                     "--no-index", "--target", str(target), str(wheel)], check=True, timeout=300)
-    loaded = subprocess.run([sys.executable, "-S", "-c", LOAD_ALL, str(target)],
+    loaded = subprocess.run([sys.executable, "-c", LOAD_ALL, str(target)],
                             cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert loaded.returncode == 0, loaded.stderr
     templates, keys = map(int, loaded.stdout.split())

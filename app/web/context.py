@@ -43,4 +43,4 @@ class WebContext:
     def warm_up(self) -> None:
         """Load the index, the embedding model and the LLM before the first question."""
         self.service.searcher()
-        _ = self.service.answers
+        _ = self.service.backend  # loads the LLM
