@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 from functools import lru_cache
 from pathlib import Path
@@ -41,7 +42,8 @@ class _QueryMemo:
         return getattr(self._embedder, name)
 
 
-def feature_rows(dataset_dir: Path, settings: IsolatedSettings, log=print):
+def feature_rows(dataset_dir: Path, settings: IsolatedSettings, log=print, seed: int = 13):
+    """Rows in a random order (seeded): a dump stopped early is a random sample."""
     dataset = load_dataset(dataset_dir)
     service = SanadService(settings.model_copy(
         update={"data_dir": eval_data_dir(settings, dataset)}))
@@ -51,6 +53,7 @@ def feature_rows(dataset_dir: Path, settings: IsolatedSettings, log=print):
     questions = load_checked_questions(dataset, searcher.data.articles, None,
                                        settings.max_question_chars)
     asked = [q for q in questions if not q.skipped]
+    random.Random(seed).shuffle(asked)
     selector = EvidenceSelector(service.settings)
     variants = {v.id.removesuffix("-nogold"): v for v in gold_removed(asked)}
     for n, q in enumerate(asked, start=1):
