@@ -42,8 +42,10 @@ class _QueryMemo:
         return getattr(self._embedder, name)
 
 
-def feature_rows(dataset_dir: Path, settings: IsolatedSettings, log=print, seed: int = 13):
-    """Rows in a random order (seeded): a dump stopped early is a random sample."""
+def feature_rows(dataset_dir: Path, settings: IsolatedSettings, log=print, seed: int = 13,
+                 done: frozenset[str] = frozenset()):
+    """Rows in a random order (seeded): a dump stopped early is a random sample. Questions
+    whose id is in `done` are passed over (a resumed dump)."""
     dataset = load_dataset(dataset_dir)
     service = SanadService(settings.model_copy(
         update={"data_dir": eval_data_dir(settings, dataset)}))
@@ -54,6 +56,7 @@ def feature_rows(dataset_dir: Path, settings: IsolatedSettings, log=print, seed:
                                        settings.max_question_chars)
     asked = [q for q in questions if not q.skipped]
     random.Random(seed).shuffle(asked)
+    asked = [q for q in asked if q.id not in done]
     selector = EvidenceSelector(service.settings)
     variants = {v.id.removesuffix("-nogold"): v for v in gold_removed(asked)}
     for n, q in enumerate(asked, start=1):
@@ -79,12 +82,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("datasets", nargs="+", type=Path)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the rows already in --out and add the questions they lack")
     args = parser.parse_args()
     settings = IsolatedSettings(llm_backend="extractive")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    with args.out.open("w", encoding="utf-8") as handle:
+    done = frozenset()
+    if args.resume and args.out.is_file():
+        done = frozenset(json.loads(line)["id"] for line in
+                         args.out.read_text(encoding="utf-8").splitlines() if line.strip())
+    with args.out.open("a" if args.resume else "w", encoding="utf-8") as handle:
         for folder in args.datasets:
-            for row in feature_rows(folder, settings, log=lambda m: print(m, file=sys.stderr)):
+            for row in feature_rows(folder, settings, log=lambda m: print(m, file=sys.stderr),
+                                    done=done):
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
                 handle.flush()
 

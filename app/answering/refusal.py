@@ -80,10 +80,18 @@ class RefusalModel:
         return self.threshold.get(lang, self.threshold["default"])
 
 
+class RefusalModelMissing(RuntimeError):
+    """refusal_rule is "model" but no model has been fitted into the package."""
+
+
 @cache
 def load_model() -> RefusalModel:
-    text = resources.files("app.answering").joinpath(MODEL_FILE).read_text(encoding="utf-8")
-    return RefusalModel.from_dict(json.loads(text))
+    path = resources.files("app.answering").joinpath(MODEL_FILE)
+    if not path.is_file():
+        raise RefusalModelMissing(
+            f"no refusal model at app/answering/{MODEL_FILE}: fit one with "
+            "eval/refusal_features.py and eval/fit_refusal.py, or set refusal_rule=threshold")
+    return RefusalModel.from_dict(json.loads(path.read_text(encoding="utf-8")))
 
 
 def model_reason(model: RefusalModel, values: dict[str, float | None], lang: str) -> str:
