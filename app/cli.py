@@ -254,6 +254,9 @@ def eval_command(
         "current metrics and gold, asking nothing; written to --run-id (default RUN-rescored)")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")] = False,
+    unanswerable: Annotated[str | None, typer.Option(
+        "--unanswerable", help="also ask unanswerable variants: gold-removed (each answerable "
+        "question again, with its gold article left out of retrieval)")] = None,
 ) -> None:
     """Measure retrieval, citations, answers, refusals and latency on a question set."""
     from app import eval as evaluation
@@ -280,7 +283,8 @@ def eval_command(
         data = evaluation.load_dataset(dataset)
         run = evaluation.evaluate(settings, data, limit=limit, run_id=run_id,
                                   reports_dir=reports_dir, progress=not quiet,
-                                  log=lambda m: err.print(escape(m)))
+                                  log=lambda m: err.print(escape(m)),
+                                  unanswerable=unanswerable)
     except (evaluation.EvalError, IndexError_, EmbedderError, LLMUnavailable) as exc:
         _fail(str(exc))
     print_run(out, run.summary, run.folder)

@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     # Refuse when the best evidence sentence's cosine is below these. Calibrated per question
     # language on the seed questions with EmbeddingGemma (README: "Refusal"); another
     # embedding model needs its own values.
+    # model: a logistic regression over measurements of the evidence (refusal_model.json,
+    # fit on gold-removed dev questions by eval/fit_refusal.py); threshold: the cut below.
+    refusal_rule: Literal["model", "threshold"] = "threshold"
     refuse_below_en: float = Field(0.40, ge=-1, le=1)
     refuse_below_ar: float = Field(0.50, ge=-1, le=1)
     # A model's NOT_FOUND is overruled (the evidence is quoted) when the best evidence

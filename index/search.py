@@ -10,6 +10,7 @@ smaller weight, so a strong dense hit is never pushed out by a lexical one.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 
 import bm25s
@@ -74,7 +75,7 @@ class Searcher:
     def dense(self, query_vector: np.ndarray, k: int) -> list[tuple[str, float]]:
         return self.data.store.search(query_vector, k)
 
-    def lexical(self, question: str, k: int) -> list[str]:
+    def lexical(self, question: str, k: int, exclude_articles: Collection[str] = ()) -> list[str]:
         """Chunk ids ranked by BM25 among chunks in the question's script (may be empty)."""
         if self._bm25 is None:
             return []
@@ -84,6 +85,8 @@ class Searcher:
             return []
         scores = self._bm25.get_scores(query)
         scores = np.where(self._scripts == script, scores, 0.0)
+        if exclude_articles:
+            scores = np.where(self._in_articles(exclude_articles), 0.0, scores)
         order = np.argsort(-scores)[:k]
         return [self._chunk_ids[i] for i in order if scores[i] > 0]
 
@@ -109,8 +112,15 @@ class Searcher:
                 unknown.append(word)
         return unknown
 
-    def search(self, question: str, k: int = 5, vector: np.ndarray | None = None) -> list[Passage]:
-        """Top-k passages; `vector` is the question's embedding if the caller has it."""
+    def _in_articles(self, article_ids: Collection[str]) -> np.ndarray:
+        """A mask over the chunks: those of `article_ids`."""
+        return np.array([self.data.chunks[c].article_id in article_ids for c in self._chunk_ids])
+
+    def search(self, question: str, k: int = 5, vector: np.ndarray | None = None,
+               exclude_articles: Collection[str] = ()) -> list[Passage]:
+        """Top-k passages; `vector` is the question's embedding if the caller has it.
+        Chunks of `exclude_articles` are never returned, as if those articles were not
+        indexed (the eval makes a question unanswerable by leaving out its gold article)."""
         if not question.strip():
             raise ValueError("the question is empty")
         if not self._chunk_ids:
@@ -118,7 +128,11 @@ class Searcher:
         if vector is None:
             vector = self.embedder.embed_query(question)
         depth = max(k, self.config.candidates)
-        dense = self.dense(vector, depth)
+        excluded = int(self._in_articles(exclude_articles).sum()) if exclude_articles else 0
+        dense = self.dense(vector, depth + excluded)
+        if excluded:
+            dense = [(cid, score) for cid, score in dense
+                     if self.data.chunks[cid].article_id not in exclude_articles][:depth]
         fused: dict[str, float] = {}
         for rank, (cid, _) in enumerate(dense):
             fused[cid] = 1.0 / (RRF_K + rank + 1)
@@ -126,7 +140,7 @@ class Searcher:
         # only joins when that is the question's own script.
         top_script = script_of(self.data.chunks[dense[0][0]].text) if dense else "other"
         if top_script == script_of(question):
-            for rank, cid in enumerate(self.lexical(question, depth)):
+            for rank, cid in enumerate(self.lexical(question, depth, exclude_articles)):
                 fused[cid] = fused.get(cid, 0.0) + self.config.lexical_weight / (RRF_K + rank + 1)
         ranked = sorted(fused, key=lambda c: -fused[c])[:k]
         cosine = dict(dense)

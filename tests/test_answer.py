@@ -457,9 +457,9 @@ def test_one_index_generation_serves_the_whole_answer(searcher, corpus, tmp_path
 def test_a_follow_up_judges_each_evidence_set_once(searcher, monkeypatch):
     judged = []
 
-    def judging(question, evidence, settings, searcher_):
+    def judging(question, evidence, settings, searcher_, retrieved=()):
         judged.append(evidence)
-        return refusal_reason(question, evidence, settings, searcher_)
+        return refusal_reason(question, evidence, settings, searcher_, retrieved)
 
     monkeypatch.setattr(answer_steps, "refusal_reason", judging)
     resolved = []

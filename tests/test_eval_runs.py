@@ -24,9 +24,9 @@ def result(answer: str) -> AnswerResult:
 
 def recording(seen: list):
     """An answerer that notes what it was asked, with which history."""
-    def answer(text, history):
-        seen.append((text, history))
-        return result(answer=f"answer to {text}")
+    def answer(question, history):
+        seen.append((question.question, history))
+        return result(answer=f"answer to {question.question}")
     return answer
 
 

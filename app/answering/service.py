@@ -96,7 +96,7 @@ class AnswerService:
                   history: list[Turn], k: int | None) -> tuple[list[Passage], list[Passage], str]:
         """(retrieved, evidence, why to refuse or ""): the refusal decided once per evidence."""
         retrieved, evidence = self.prepare_context(standalone, k, searcher)
-        reason = refusal_reason(standalone, evidence, self.settings, searcher)
+        reason = refusal_reason(standalone, evidence, self.settings, searcher, retrieved)
         if history and reason:
             # The follow-up alone (or a small model's rewrite of it) can lack the referent.
             # Before refusing, retrieve with the previous question joined to it; the model
@@ -104,7 +104,7 @@ class AnswerService:
             joined, joined_evidence = self.prepare_context(
                 joined_with_previous(question, history), k, searcher)
             if joined_evidence and not refusal_reason(standalone, joined_evidence,
-                                                      self.settings, searcher):
+                                                      self.settings, searcher, joined):
                 return joined, joined_evidence, ""
         return retrieved, evidence, reason
 

@@ -33,6 +33,7 @@ class EvalQuestion:
     follow_up_of: str | None = None
     type: str = ""
     skipped: str = ""  # why it cannot be asked (its gold could not be placed), or ""
+    exclude_article: str | None = None  # asked with this article left out of retrieval
 
 
 @dataclass

@@ -135,15 +135,21 @@ def curves(records: list[dict]) -> dict:
 
 def evaluate(settings: Settings, dataset: Dataset, *, limit: int | None = None,
              run_id: str | None = None, reports_dir: Path = REPORTS_DIR, embed_model=None,
-             progress: bool = True, log: Callable[[str], object] = print) -> Run:
+             progress: bool = True, log: Callable[[str], object] = print,
+             unanswerable: str | None = None) -> Run:
     """Index the dataset's articles in a folder of their own, ask every question, score,
-    and write summary.json, questions.jsonl and report.md under reports_dir/run_id."""
+    and write summary.json, questions.jsonl and report.md under reports_dir/run_id.
+    With unanswerable="gold-removed" every answerable question is also asked with its gold
+    article left out of retrieval, as an unanswerable one."""
+    from app.eval.unanswerable import VARIANTS, answerer, gold_removed
     from app.service import SanadService
 
     started = time.perf_counter()
     created = dt.datetime.now(dt.UTC)
     if run_id is not None and not _RUN_ID.match(run_id):
         raise EvalError(f"run id {run_id!r}: use letters, digits, '.', '_' and '-'")
+    if unanswerable not in (None, *VARIANTS):
+        raise EvalError(f"unanswerable variant {unanswerable!r}: use one of {', '.join(VARIANTS)}")
     service = SanadService(settings.model_copy(
         update={"data_dir": eval_data_dir(settings, dataset)}), embed_model)
     report = index_dataset(service, dataset, progress, log)
@@ -151,8 +157,10 @@ def evaluate(settings: Settings, dataset: Dataset, *, limit: int | None = None,
     searcher = service.searcher()
     questions = load_checked_questions(dataset, searcher.data.articles, limit,
                                        settings.max_question_chars)
+    if unanswerable:
+        questions = questions + gold_removed(questions)
     backend = service.backend.name  # loads the LLM before the clock of question 1
-    records = run_questions(lambda text, history: service.answer(text, history, k=K), questions,
+    records = run_questions(answerer(service, K), questions,
                             relevant_chunk_counter(searcher.data.chunks.values()), progress)
     finished = time.perf_counter()
     manifest = searcher.data.manifest
@@ -163,7 +171,7 @@ def evaluate(settings: Settings, dataset: Dataset, *, limit: int | None = None,
                     "questions_file": _relative(dataset.questions_file),
                     "articles": _relative(dataset.articles),
                     "questions": len(asked(records)), **skipped_summary(records),
-                    "limit": limit},
+                    "limit": limit, "unanswerable": unanswerable},
         "backend": backend,
         "models": {"embedding": manifest.model,
                    "llm": llm_description(service.settings, backend)},
@@ -195,7 +203,7 @@ def write_run(folder: Path, summary: dict, records: list[dict]) -> None:
     write_report(folder, summary, records)
 
 
-def run_questions(answer: Callable[[str, list[Turn]], AnswerResult],
+def run_questions(answer: Callable[[EvalQuestion, list[Turn]], AnswerResult],
                   questions: list[EvalQuestion], relevant: Callable[[EvalQuestion], int],
                   progress: bool = True) -> list[dict]:
     """Ask every question in order; a follow-up carries the turns of its chain."""
@@ -209,7 +217,7 @@ def run_questions(answer: Callable[[str, list[Turn]], AnswerResult],
             records.append(skipped_record(q))
             continue
         chain = turns.get(q.follow_up_of or "", [])  # none when its question was skipped
-        result = answer(q.question, [turn for _, turn in chain])
+        result = answer(q, [turn for _, turn in chain])
         turns[q.id] = [*chain, (q.id, Turn(q.question, result.answer))]
         records.append(score_result(q, result, relevant(q), [qid for qid, _ in chain]))
         bar.set_postfix(lang=q.lang, refused=result.refused)
