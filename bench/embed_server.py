@@ -2,7 +2,8 @@
 
 The server is the test suite's (tests/embedding_server.py: FastAPI + uvicorn on 127.0.0.1, in
 a thread of this process) running the real EmbeddingGemma as the local backend does (bf16,
-the same batch size, the texts as sent: the client applies the prompts). Each run indexes the
+the same batch size, the texts as sent: the client applies the prompts; one forward pass at
+a time, as a model server queues batches). Each run indexes the
 same articles into a fresh data folder through `SanadService.index` with embed_backend
 "openai" (read, chunk with the model's tokenizer, embed over HTTP, FAISS, write), and the
 local backend runs once first on the same articles as the reference. Chunks/s counts the
@@ -81,7 +82,7 @@ def main() -> None:
         reference = local.index([corpus], progress=False, log=lambda m: None)
         rows = [("local (in process)", reference.chunks_embedded, reference.seconds)]
         print(f"{count} articles, {reference.chunks_embedded} chunks; model {served_as}, "
-              f"batch {args.batch_size}", flush=True)
+              f"batch {args.batch_size}\n  local: {reference.seconds:.1f} s", flush=True)
         expected = load_index(root / "local")
         ids = sorted(expected.chunks)
         min_cosine = 1.0

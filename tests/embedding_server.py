@@ -49,6 +49,7 @@ class ServerState:
     in_flight: int = 0
     most_in_flight: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    model_lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 def _error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
@@ -80,7 +81,10 @@ def embedding_app(state: ServerState) -> FastAPI:
         try:
             if state.delay:
                 time.sleep(state.delay)
-            vectors = np.asarray(state.encode(texts), dtype=np.float32)
+            # One forward pass at a time, as a model server queues its batches: concurrent
+            # torch calls on a CPU only fight over its cores.
+            with state.model_lock:
+                vectors = np.asarray(state.encode(texts), dtype=np.float32)
         finally:
             with state.lock:
                 state.in_flight -= 1
