@@ -33,11 +33,13 @@ from index import (
     LazyEmbedder,
     Passage,
     Searcher,
+    connect_embedder,
     current_folder,
     describe,
     index_paths,
     load_embedder,
     load_index,
+    model_text,
 )
 
 log = logging.getLogger("sanad")
@@ -59,8 +61,16 @@ class SanadService:
     def embed_model(self) -> Embedder:
         if self._embed_model is None:
             s = self.settings
-            self._embed_model = load_embedder(s.embed_model, s.models_dir, dtype=s.embed_dtype,
-                                              batch_size=s.embed_batch_size, threads=s.threads)
+            if s.embed_backend == "openai":
+                text = model_text(s.embed_model, s.models_dir)
+                self._embed_model = connect_embedder(
+                    s.remote_embed_config(text.query_prompt, text.document_prompt),
+                    text.count_tokens)
+            else:
+                self._embed_model = load_embedder(s.embed_model, s.models_dir,
+                                                  dtype=s.embed_dtype,
+                                                  batch_size=s.embed_batch_size,
+                                                  threads=s.threads)
         # llama-index falls back to OpenAI unless told otherwise.
         LlamaSettings.embed_model = self._embed_model.model
         if self._answers is None or self._answers.backend.llm is None:
@@ -70,8 +80,8 @@ class SanadService:
     def index(self, paths: list[Path], *, rebuild: bool = False, progress: bool = True,
               log=print) -> IndexReport:
         s = self.settings
-        if self._embed_model is not None:
-            embed = self._embed_model
+        if self._embed_model is not None or s.embed_backend != "local":
+            embed = self.embed_model
         else:  # load the model only if some file needs embedding
             info = describe(s.embed_model, s.models_dir)
             embed = (LazyEmbedder(EmbedderIdentity(**info), lambda: self.embed_model)

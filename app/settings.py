@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -16,7 +16,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from index import ChunkerConfig, IndexConfig, SearchConfig, StoreConfig
+from index import ChunkerConfig, IndexConfig, RemoteConfig, SearchConfig, StoreConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,6 +50,18 @@ class Settings(BaseSettings):
     embed_dtype: Literal["bfloat16", "float32"] = "bfloat16"
     # measured here: batches of 4-8 embed faster than 32 on 2 CPU threads
     embed_batch_size: int = Field(8, ge=1, le=1024)
+    embed_backend: Literal["local", "openai"] = Field("local", description=(
+        "local: the model runs in this process; openai: an OpenAI-compatible /v1/embeddings "
+        "server (Text Embeddings Inference, vLLM, Infinity) at embed_url"))
+    embed_url: str | None = Field(None, description="the embedding server, e.g. http://gpu:8080")
+    embed_api_key: SecretStr | None = Field(None, description="bearer key for the embedding server")
+    embed_server_model: str | None = Field(None, description=(
+        "the model name sent to the embedding server; default: embed_model"))
+    embed_concurrency: int = Field(4, ge=1, le=64, description=(
+        "batches sent to the embedding server at once"))
+    embed_timeout: float = Field(60.0, gt=0, description="seconds per embedding request")
+    embed_retries: int = Field(5, ge=0, le=20, description=(
+        "further attempts after a 429, 5xx or broken connection, with exponential back-off"))
     threads: int | None = Field(None, ge=1, description=(
         "CPU threads for the models and for building FAISS indexes"))
     chunk_size: int = Field(256, ge=16, le=2048, description="chunk size in model tokens")
@@ -154,6 +166,13 @@ class Settings(BaseSettings):
     def _public_origin(cls, value: str | None) -> str | None:
         return None if value is None else cls._normalise_origins([value])[0]
 
+    @model_validator(mode="after")
+    def _embed_server_needs_url(self) -> Settings:
+        if self.embed_backend == "openai" and not self.embed_url:
+            raise ValueError("embed_backend 'openai' needs embed_url (SANAD_EMBED_URL), the "
+                             "embedding server's address, e.g. http://gpu-host:8080")
+        return self
+
     @field_validator("data_dir", "models_dir", mode="after")
     @classmethod
     def _expand(cls, value: Path) -> Path:
@@ -171,6 +190,16 @@ class Settings(BaseSettings):
         return StoreConfig(kind=self.store, milvus_uri=self.milvus_uri, milvus_token=token,
                            milvus_collection=self.milvus_collection,
                            faiss_index=self.faiss_index, threads=self.threads)
+
+    def remote_embed_config(self, query_prompt: str = "",
+                            document_prompt: str = "") -> RemoteConfig:
+        """How to reach the embedding server (embed_backend "openai")."""
+        key = self.embed_api_key.get_secret_value() if self.embed_api_key else None
+        return RemoteConfig(url=self.embed_url or "", model=self.embed_server_model or self.embed_model,
+                            api_key=key, concurrency=self.embed_concurrency,
+                            batch_size=self.embed_batch_size, timeout=self.embed_timeout,
+                            retries=self.embed_retries, query_prompt=query_prompt,
+                            document_prompt=document_prompt)
 
     def index_config(self) -> IndexConfig:
         return IndexConfig(

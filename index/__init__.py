@@ -14,6 +14,13 @@ from index.embedding import (
     describe,
     load_embedder,
 )
+from index.embedding_remote import (
+    EmbeddingServerError,
+    RemoteConfig,
+    RemoteEmbedder,
+    connect_embedder,
+    model_text,
+)
 from index.errors import IndexBusyError, IndexError_, IndexMismatchError, NoIndexError
 from index.pipeline import IndexConfig, IndexReport, apply, copy_store, index_paths
 from index.search import Passage, SearchConfig, Searcher
@@ -22,11 +29,12 @@ from index.storage import IndexData, current_folder, load_index, read_manifest
 from index.stores import StoreConfig, StoreError, create_store, describe_store, load_store
 
 __all__ = [
-    "SUPPORTED_SUFFIXES", "Article", "Chunk", "ChunkerConfig", "Embedder", "EmbedderError",
-    "EmbedderIdentity", "IndexBusyError", "IndexConfig", "IndexData", "IndexError_",
+    "Article", "Chunk", "ChunkerConfig", "Embedder", "EmbedderError", "EmbedderIdentity",
+    "EmbeddingServerError", "IndexBusyError", "IndexConfig", "IndexData", "IndexError_",
     "IndexMismatchError", "IndexReport", "LazyEmbedder", "NoIndexError", "Passage", "Plan",
-    "SearchConfig", "Searcher", "SourceError", "StoreConfig", "StoreError", "apply",
-    "copy_store", "create_store", "current_folder", "describe", "describe_store",
-    "index_paths", "load_embedder", "load_index", "load_store", "plan",
-    "read_article", "read_manifest",
+    "RemoteConfig", "RemoteEmbedder", "SUPPORTED_SUFFIXES", "SearchConfig", "Searcher",
+    "SourceError", "StoreConfig", "StoreError", "apply", "connect_embedder", "copy_store",
+    "create_store", "current_folder", "describe", "describe_store", "index_paths",
+    "load_embedder", "load_index", "load_store", "model_text", "plan", "read_article",
+    "read_manifest",
 ]

@@ -143,7 +143,7 @@ def _folder_fingerprint(folder: Path) -> str:
     return digest.hexdigest()
 
 
-def _builtin_prompts(folder: str) -> tuple[str | None, str | None]:
+def builtin_prompts(folder: str) -> tuple[str | None, str | None]:
     """The model's own query/document prompts, if its folder declares them."""
     config = Path(folder) / "config_sentence_transformers.json"
     try:
@@ -183,7 +183,7 @@ def load_embedder(ref: str, models_dir: Path, *, dtype: str = "bfloat16",
     if threads:
         torch.set_num_threads(threads)
     target, model_hash = resolve_model(ref, models_dir)
-    query_prompt, doc_prompt = _builtin_prompts(target)
+    query_prompt, doc_prompt = builtin_prompts(target)
     torch_dtype = {"bfloat16": torch.bfloat16, "float32": torch.float32}.get(dtype)
     if torch_dtype is None:
         raise EmbedderError(f"embed_dtype must be bfloat16 or float32, not {dtype!r}")
