@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -21,6 +22,17 @@ DEFAULT_ARCD = ROOT.parent / "shared" / "datasets" / "arcd-dev"
 def machine_load() -> str:
     one, five, _ = os.getloadavg()
     return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} cores"
+
+
+def copy_articles(dataset: Path, count: int, folder: Path) -> list[Path]:
+    """The dataset's first `count` article files, copied into a new `folder`."""
+    files = sorted((dataset / "articles").glob("*.txt"))[:count]
+    if not files:
+        sys.exit(f"no articles under {dataset}/articles; pass --dataset DIR")
+    folder.mkdir()
+    for f in files:
+        shutil.copy(f, folder / f.name)
+    return files
 
 
 def read_jsonl(path: Path) -> list[dict]:

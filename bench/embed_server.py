@@ -19,8 +19,6 @@ only overlap the HTTP and JSON work with the model's; against a GPU server they 
 from __future__ import annotations
 
 import argparse
-import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -31,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.service import SanadService  # noqa: E402
 from app.settings import Settings  # noqa: E402
-from bench.common import DEFAULT_ARCD, machine_load  # noqa: E402
+from bench.common import DEFAULT_ARCD, copy_articles, machine_load  # noqa: E402
 from index import connect_embedder, load_index  # noqa: E402
 from tests.embedding_server import (  # noqa: E402
     ServerState,
@@ -42,20 +40,6 @@ from tests.embedding_server import (  # noqa: E402
 from tests.fakes import FakeEmbedder  # noqa: E402
 
 
-def copy_articles(dataset: Path, count: int, folder: Path) -> int:
-    files = sorted((dataset / "articles").glob("*.txt"))[:count]
-    if not files:
-        sys.exit(f"no articles under {dataset}/articles; pass --dataset DIR")
-    folder.mkdir()
-    for f in files:
-        shutil.copy(f, folder / f.name)
-    return len(files)
-
-
-def uptime() -> str:
-    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", type=Path, default=DEFAULT_ARCD)
@@ -64,12 +48,12 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--fake", action="store_true", help="the fake model instead of the real")
     args = parser.parse_args()
-    print(uptime(), "|", machine_load(), flush=True)
+    print(machine_load(), flush=True)
 
     with tempfile.TemporaryDirectory(prefix="sanad-embed-server-") as tmp:
         root = Path(tmp)
         corpus = root / "articles"
-        count = copy_articles(args.dataset, args.articles, corpus)
+        count = len(copy_articles(args.dataset, args.articles, corpus))
         base = dict(llm_backend="extractive", embed_batch_size=args.batch_size)
         local = SanadService(Settings(data_dir=root / "local", **base),
                              embed_model=FakeEmbedder() if args.fake else None)
@@ -109,7 +93,7 @@ def main() -> None:
     for name, chunks, seconds in rows:
         print(f"{name:24} {chunks:>6} {seconds:8.1f} {chunks / seconds:9.2f}")
     print(f"same chunks as local in every run; lowest cosine to the local vectors {min_cosine:.5f}")
-    print(f"after: {uptime()}")
+    print(f"after: {machine_load()}")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ check that both retrieve sensibly, not as a quality comparison: the chunk sizes 
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import tempfile
 import time
@@ -35,7 +34,7 @@ from llama_index.core.llms import MockLLM  # noqa: E402
 from app.eval.metrics import percentile  # noqa: E402
 from app.service import SanadService  # noqa: E402
 from app.settings import Settings  # noqa: E402
-from bench.common import DEFAULT_ARCD, arcd_questions, hit, machine_load  # noqa: E402
+from bench.common import DEFAULT_ARCD, arcd_questions, copy_articles, hit, machine_load  # noqa: E402
 from index.sources import article_id_for  # noqa: E402
 
 TOP_K = 5
@@ -58,15 +57,6 @@ class Side:
     latencies_ms: list[float]
     hits: list[bool]
 
-
-def copy_articles(dataset: Path, count: int, folder: Path) -> list[Path]:
-    files = sorted((dataset / "articles").glob("*.txt"))[:count]
-    if not files:
-        sys.exit(f"no articles under {dataset}/articles; pass --dataset DIR")
-    folder.mkdir()
-    for f in files:
-        shutil.copy(f, folder / f.name)
-    return files
 
 
 def timed_retrieval(retrieve, questions: list[dict]) -> tuple[list[float], list[bool]]:
