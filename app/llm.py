@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import importlib.util
 import socket
+import threading
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
 from llama_index.core.llms import LLM, ChatMessage
 
+from app.kept_prompt import KeptPrompt
 from app.settings import Settings
 from index import models
 
@@ -33,15 +36,21 @@ class Backend:
     name: str
     llm: LLM | None  # None for extractive
     notice: str = ""
-    # For side calls (condensing a follow-up, translating an answer): the local backend
-    # gives them a llama.cpp context of their own, so that the answer context keeps its
-    # evaluated system prompt (llama.cpp reuses only the previous prompt's prefix).
+    # For side calls (condensing a follow-up, translating an answer): another LLM, if any.
     side_llm: LLM | None = None
+    # The local backend's one llama.cpp context keeps the answer prompt's evaluated state
+    # across side calls (saved before them, restored before the next answer).
+    kept_prompt: KeptPrompt | None = None
 
     def stream(self, messages: Sequence[ChatMessage], side: bool = False) -> Iterator[str]:
         """Text deltas of the model's reply; connection problems become LLMUnavailable."""
         llm = (self.side_llm or self.llm) if side else self.llm
         assert llm is not None
+        if self.kept_prompt is not None and llm is self.llm:
+            if side:
+                self.kept_prompt.before_side_call()
+            else:
+                self.kept_prompt.before_answer()
         try:
             for chunk in llm.stream_chat(list(messages)):
                 if chunk.delta:
@@ -96,22 +105,55 @@ def _check_reachable(url: str, timeout: float = 3.0) -> None:
         ) from None
 
 
+_loading = threading.Lock()
+
+
+@contextmanager
+def _weights_left_in_place():
+    """Llama objects made inside load their weights without llama.cpp's repacked copies.
+
+    llama.cpp's CPU backend copies the weights into "extra buffers" laid out for the CPU
+    (AMX tiles, AVX blocks) next to the memory-mapped file: the model's memory nearly
+    doubles, and on a virtual machine that lists AMX but does not enable it the AMX copy
+    crashes the process at the first prompt. Left in the mapped file, the weights are
+    shared with the page cache, and the CPU backend's tiled kernels still batch the prompt.
+    llama_cpp's Llama has no argument for it, so its default model parameters are wrapped
+    while the model loads.
+    """
+    from llama_cpp import llama_cpp as low
+
+    with _loading:
+        defaults = low.llama_model_default_params
+
+        def params():
+            chosen = defaults()
+            chosen.use_extra_bufts = False
+            return chosen
+
+        low.llama_model_default_params = params
+        try:
+            yield
+        finally:
+            low.llama_model_default_params = defaults
+
+
 def _make_local(settings: Settings) -> LLM:
     from llama_index.llms.llama_cpp import LlamaCPP
 
     path = settings.llm_model_path or models.model_path(settings.models_dir,
                                                         models.QWEN_CODER_GGUF)
     model_kwargs = {"n_threads": settings.threads or None, "n_batch": 256, "seed": 0}
-    return LlamaCPP(
-        model_path=str(path), temperature=0.0, max_new_tokens=settings.llm_max_tokens,
-        context_window=settings.llm_context, verbose=False,
-        generate_kwargs={"top_k": 1, "repeat_penalty": 1.05,
-                         "stop": ["<|im_end|>", "<|endoftext|>"]},
-        model_kwargs={k: v for k, v in model_kwargs.items() if v is not None},
-        messages_to_prompt=chatml_prompt,
-        completion_to_prompt=lambda text: chatml_prompt([ChatMessage(role="user",
-                                                                     content=text)]),
-    )
+    with _weights_left_in_place():
+        return LlamaCPP(
+            model_path=str(path), temperature=0.0, max_new_tokens=settings.llm_max_tokens,
+            context_window=settings.llm_context, verbose=False,
+            generate_kwargs={"top_k": 1, "repeat_penalty": 1.05,
+                             "stop": ["<|im_end|>", "<|endoftext|>"]},
+            model_kwargs={k: v for k, v in model_kwargs.items() if v is not None},
+            messages_to_prompt=chatml_prompt,
+            completion_to_prompt=lambda text: chatml_prompt([ChatMessage(role="user",
+                                                                         content=text)]),
+        )
 
 
 def make_backend(settings: Settings) -> Backend:
@@ -129,8 +171,9 @@ def make_backend(settings: Settings) -> Backend:
         ok, why = local_available(settings)
         if not ok:
             raise LLMUnavailable(f"local backend unavailable: {why}")
-        side = _make_local(settings) if settings.llm_side_context else None
-        return Backend("local", _make_local(settings), notice, side_llm=side)
+        llm = _make_local(settings)
+        kept = KeptPrompt(llm._model) if settings.llm_side_context else None
+        return Backend("local", llm, notice, kept_prompt=kept)
     if name == "openai":
         base = settings.llm_base_url or "http://127.0.0.1:8000/v1"
         _check_reachable(base)
