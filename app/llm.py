@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import socket
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from urllib.parse import urlparse
 
 from llama_index.core.llms import LLM, ChatMessage
 
+from app.kept_prompt import KeptPrompt
 from app.settings import Settings
 from index import models
 
@@ -35,15 +37,21 @@ class Backend:
     name: str
     llm: LLM | None  # None for extractive
     notice: str = ""
-    # For side calls (condensing a follow-up, translating an answer): the local backend
-    # gives them a llama.cpp context of their own, so that the answer context keeps its
-    # evaluated system prompt (llama.cpp reuses only the previous prompt's prefix).
+    # For side calls (condensing a follow-up, translating an answer): another LLM, if any.
     side_llm: LLM | None = None
+    # The local backend's one llama.cpp context keeps the answer prompt's evaluated state
+    # across side calls (saved before them, restored before the next answer).
+    kept_prompt: KeptPrompt | None = None
 
     def stream(self, messages: Sequence[ChatMessage], side: bool = False) -> Iterator[str]:
         """Text deltas of the model's reply; connection problems become LLMUnavailable."""
         llm = (self.side_llm or self.llm) if side else self.llm
         assert llm is not None
+        if self.kept_prompt is not None and llm is self.llm:
+            if side:
+                self.kept_prompt.before_side_call()
+            else:
+                self.kept_prompt.before_answer()
         try:
             for chunk in llm.stream_chat(list(messages)):
                 if chunk.delta:
@@ -109,24 +117,34 @@ def extra_buffers_wanted(setting: str, has_amx: bool) -> bool:
     return setting == "on" or (setting == "auto" and not has_amx)
 
 
+_loading = threading.Lock()  # the defaults are swapped module-wide: one load at a time
+
+
 @contextmanager
 def _model_params(use_extra_bufts: bool) -> Iterator[None]:
     """llama-cpp-python's Llama() takes no argument for `use_extra_bufts`: it reads the
-    defaults from `llama_model_default_params()`, so that is swapped while a model loads."""
+    defaults from `llama_model_default_params()`, so that is swapped while a model loads.
+
+    With extra buffers llama.cpp's CPU backend copies the weights into layouts for the CPU
+    (AMX tiles, AVX blocks) next to the memory-mapped file, nearly doubling the model's
+    memory; without them the weights stay in the mapped file, shared with the page cache,
+    and prompts are evaluated more slowly.
+    """
     import llama_cpp.llama_cpp as native
 
-    defaults = native.llama_model_default_params
+    with _loading:
+        defaults = native.llama_model_default_params
 
-    def params():
-        found = defaults()
-        found.use_extra_bufts = use_extra_bufts
-        return found
+        def params():
+            found = defaults()
+            found.use_extra_bufts = use_extra_bufts
+            return found
 
-    native.llama_model_default_params = params
-    try:
-        yield
-    finally:
-        native.llama_model_default_params = defaults
+        native.llama_model_default_params = params
+        try:
+            yield
+        finally:
+            native.llama_model_default_params = defaults
 
 
 def _make_local(settings: Settings) -> LLM:
@@ -163,8 +181,9 @@ def make_backend(settings: Settings) -> Backend:
         ok, why = local_available(settings)
         if not ok:
             raise LLMUnavailable(f"local backend unavailable: {why}")
-        side = _make_local(settings) if settings.llm_side_context else None
-        return Backend("local", _make_local(settings), notice, side_llm=side)
+        llm = _make_local(settings)
+        kept = KeptPrompt(llm._model) if settings.llm_side_context else None
+        return Backend("local", llm, notice, kept_prompt=kept)
     if name == "openai":
         base = settings.llm_base_url or "http://127.0.0.1:8000/v1"
         _check_reachable(base)

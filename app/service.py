@@ -70,7 +70,8 @@ class SanadService:
                 self._embed_model = load_embedder(s.embed_model, s.models_dir,
                                                   dtype=s.embed_dtype,
                                                   batch_size=s.embed_batch_size,
-                                                  threads=s.threads)
+                                                  threads=s.threads,
+                                                  query_twin=s.embed_query_twin)
         # llama-index falls back to OpenAI unless told otherwise.
         LlamaSettings.embed_model = self._embed_model.model
         if self._answers is None or self._answers.backend.llm is None:

@@ -154,7 +154,8 @@ def embed(args: argparse.Namespace) -> dict:
     settings = Settings()
     try:
         model = load_embedder(settings.embed_model, settings.models_dir,
-                              dtype=settings.embed_dtype, threads=settings.threads)
+                              dtype=settings.embed_dtype, threads=settings.threads,
+                              query_twin=settings.embed_query_twin)
     except EmbedderError as exc:
         return {"error": str(exc).splitlines()[0]}
     questions = [q["question"] for q in seed_questions()]

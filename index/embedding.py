@@ -170,8 +170,13 @@ def describe(ref: str, models_dir: Path) -> dict:
 
 
 def load_embedder(ref: str, models_dir: Path, *, dtype: str = "bfloat16",
-                  batch_size: int = 32, threads: int | None = None) -> Embedder:
-    """The model `ref` through llama-index, running sentence-transformers on the CPU."""
+                  batch_size: int = 32, threads: int | None = None,
+                  query_twin: bool = False) -> Embedder:
+    """The model `ref` through llama-index, running sentence-transformers on the CPU.
+
+    `query_twin` adds a float32 copy of a bfloat16 model's layers for single queries
+    (`_float32_twin`): slightly faster queries for about 0.6 GB more memory.
+    """
     stay_offline()
     import torch
     import transformers
@@ -206,7 +211,8 @@ def load_embedder(ref: str, models_dir: Path, *, dtype: str = "bfloat16",
     def count_tokens(text: str) -> int:
         return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    query_model = _float32_twin(st_model) if torch_dtype is not torch.float32 else None
+    query_model = (_float32_twin(st_model) if query_twin and torch_dtype is not torch.float32
+                   else None)
     return Embedder(model, EmbedderIdentity(name=name, hash=model_hash, dim=dim_of()),
                     count_tokens, query_model=query_model)
 

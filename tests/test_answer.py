@@ -393,18 +393,20 @@ def test_question_words_are_no_support():
                         "وما المقصود بالأسباب الجذرية؟") == ""
 
 
+def _mexico_answer(prompt: str) -> str:
+    return f"دعا الرئيس المكسيكي الولايات المتحدة إلى توزيع 20 مليار دولار {cite(prompt, '20 مليار')}."
+
+
+def _condensed_or_translated(prompt: str) -> str:
+    if "Standalone question" in prompt:
+        return "Mexican president called for billion aid, Venezuela sanctions?"
+    return "The Mexican president called for 20 billion dollars [1]."
+
+
 def test_side_calls_keep_out_of_the_answer_context(searcher):
     """Condensing and translating go to the side context, so the answer context's last
     prompt (whose prefix llama.cpp reuses) is always an answer prompt."""
-    def answer(prompt):
-        return f"دعا الرئيس المكسيكي الولايات المتحدة إلى توزيع 20 مليار دولار {cite(prompt, '20 مليار')}."
-
-    def side(prompt):
-        if "Standalone question" in prompt:
-            return "Mexican president called for billion aid, Venezuela sanctions?"
-        return "The Mexican president called for 20 billion dollars [1]."
-
-    main_llm, side_llm = FakeLLM(answer), FakeLLM(side)
+    main_llm, side_llm = FakeLLM(_mexico_answer), FakeLLM(_condensed_or_translated)
     settings = Settings(data_dir=searcher.data.folder, refuse_below_en=-1, refuse_below_ar=-1)
     svc = AnswerService(settings, lambda: searcher, Backend("local", main_llm, side_llm=side_llm))
     result = svc.answer("And Venezuela sanctions?", [Turn("Mexican president called for aid?",
@@ -413,6 +415,30 @@ def test_side_calls_keep_out_of_the_answer_context(searcher):
     assert main_llm.prompts and all("You answer questions" in p for p in main_llm.prompts)
     assert len(side_llm.prompts) == 2  # the condense call and the translation
     assert not any("You answer questions" in p for p in side_llm.prompts)
+
+
+def test_one_context_saves_the_answer_prompt_before_side_calls_and_restores_it(searcher):
+    """With one llama.cpp context, side calls save the answer prompt first and the next
+    answer restores it before its own prompt is evaluated."""
+    events = []
+
+    class RecordingPrompt:
+        def before_side_call(self):
+            events.append("save")
+
+        def before_answer(self):
+            events.append("restore")
+
+    def reply(prompt):
+        answering = "You answer questions" in prompt
+        events.append("answer" if answering else "side")
+        return _mexico_answer(prompt) if answering else _condensed_or_translated(prompt)
+
+    settings = Settings(data_dir=searcher.data.folder, refuse_below_en=-1, refuse_below_ar=-1)
+    backend = Backend("local", FakeLLM(reply), kept_prompt=RecordingPrompt())
+    AnswerService(settings, lambda: searcher, backend).answer(
+        "And Venezuela sanctions?", [Turn("Mexican president called for aid?", "He called for aid [1].")])
+    assert events == ["save", "side", "restore", "answer", "save", "side"]
 
 
 # -- one pass per question: one check, one index generation, one refusal per evidence ---------

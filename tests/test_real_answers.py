@@ -122,17 +122,20 @@ def test_instructions_inside_articles_do_not_change_answers(injected, question, 
     assert cited == {SEED.stem}, shown
 
 
-def test_side_calls_get_their_own_llama_context_unless_switched_off(sanad, tmp_path):
+def test_side_calls_leave_the_answer_prompt_evaluated_unless_switched_off(sanad, tmp_path):
     backend = sanad.backend
-    assert backend.side_llm is not None and backend.side_llm is not backend.llm
+    assert backend.side_llm is None and backend.kept_prompt is not None  # one context
     sanad.answer("What did Mexico request?")  # an answer, then its translation
 
-    def last_prompt(llm) -> str:
-        model = llm._model
+    def last_prompt() -> str:
+        model = backend.llm._model
         return model.detokenize(model._input_ids[: model.n_tokens].tolist()).decode()
 
-    assert "You answer questions" in last_prompt(backend.llm)  # its prefix is kept
-    assert "You translate" in last_prompt(backend.side_llm)
+    assert "You translate" in last_prompt() and backend.kept_prompt.holding
+    backend.kept_prompt.before_answer()  # what the next answer does first
+    assert "You answer questions" in last_prompt() and not backend.kept_prompt.holding
+    answered = sanad.answer("ماذا طلبت المكسيك؟")  # evaluated on top of the restored cells
+    assert not answered.refused and "20" in answered.answer, answered.answer
     single = make_backend(Settings(data_dir=tmp_path, llm_backend="local",
                                    llm_side_context=False))
-    assert single.side_llm is None
+    assert single.kept_prompt is None
