@@ -74,12 +74,20 @@ class Embedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         """The normalised float32 vector of a question."""
+        return self.embed_queries([text])[0]
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        """One normalised float32 row per question, in order, in one model call when the
+        float32 twin is there (a server batches the questions that arrive together)."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
         if self._query_model is None:
-            return to_matrix(self.model.get_query_embedding(text))[0]
+            return np.concatenate([to_matrix(self.model.get_query_embedding(t)) for t in texts])
         # What llama-index's HuggingFaceEmbedding does for a query, on the float32 twin.
-        vector = self._query_model.encode([text], prompt_name="query", normalize_embeddings=True,
-                                          show_progress_bar=False)
-        return to_matrix(vector)[0]
+        vectors = self._query_model.encode(list(texts), prompt_name="query",
+                                           normalize_embeddings=True, show_progress_bar=False,
+                                           batch_size=max(len(texts), 1))
+        return to_matrix(vectors)
 
 
 class LazyEmbedder(Embedder):
@@ -113,6 +121,9 @@ class LazyEmbedder(Embedder):
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.loaded().embed_query(text)
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        return self.loaded().embed_queries(texts)
 
 
 def resolve_model(ref: str, models_dir: Path) -> tuple[str, str]:
