@@ -51,6 +51,16 @@ def test_answer_text_is_escaped_and_only_real_citations_become_buttons():
     assert 'title="source 1: T &quot;1&quot; &lt;b&gt;"' in html
 
 
+def test_a_waiting_question_shows_its_place_in_the_queue_until_words_come():
+    def shown(**entry) -> str:
+        return render_conversation([{"question": "q", "result": None, **entry}])
+
+    assert "3 ahead of you" in shown(waiting=3)
+    assert "you are next" in shown(waiting=0)
+    assert "Searching the articles" in shown()
+    assert "ahead of you" not in shown(waiting=3, streamed="The Rhine")
+
+
 def test_conversation_renders_question_answer_translation_and_evidence_escaped():
     passage = {"n": 1, "article_id": "a", "title": "<i>t</i>", "paragraph": 2, "start": 0,
                "end": 5, "text": f"quote {PAYLOAD}", "score": 0.5}
