@@ -20,8 +20,10 @@ from llama_index.core.llms import MockLLM
 from app.answering.question import AnswerError, Turn, checked_question
 from app.answering.results import AnswerResult, Token
 from app.answering.service import AnswerService
+from app.batching import BatchingEmbedder
 from app.indexing_job import IndexJob, Slot, SlotEmbedder, no_slot
 from app.llm import Backend, make_backend
+from app.model_lock import LockedBackend
 from app.settings import Settings
 from index import (
     Article,
@@ -56,6 +58,8 @@ class SanadService:
         self._lock = threading.Lock()
         self._answers: AnswerService | None = None  # made with the backend, on first use
         self._answers_lock = threading.Lock()  # loading an LLM must not hold up searcher()
+        self._model_lock: threading.Lock | None = None  # set by share_model
+        self._batcher: BatchingEmbedder | None = None
 
     @property
     def embed_model(self) -> Embedder:
@@ -102,8 +106,32 @@ class SanadService:
                 config = self.settings.index_config()
                 data = load_index(self.settings.data_dir, embed.identity.as_dict(),
                                   config.chunker.as_dict(), config.store)
-                self._searcher = Searcher(data, embed, self.settings.search_config())
+                self._searcher = Searcher(data, self._answer_embedder(embed),
+                                          self.settings.search_config())
             return self._searcher
+
+    def share_model(self, lock: threading.Lock) -> None:
+        """Let answers run in several threads at once (the web server does): every model
+        call (an embedding batch, an LLM reply) then takes `lock`, and the embeddings of
+        answers running together are made in one batch (app/batching.py). Indexing keeps
+        the plain model, in the slot its caller gives it."""
+        with self._lock:
+            if self._batcher is not None:
+                self._batcher.close()
+            self._model_lock, self._batcher, self._searcher = lock, None, None
+        with self._answers_lock:
+            if self._answers is not None:
+                self._answers.backend = LockedBackend(self._answers.backend, lock)
+
+    def _answer_embedder(self, embed: Embedder) -> Embedder:
+        """What answers embed with: the model, batched once share_model was called."""
+        if self._model_lock is None:
+            return embed
+        if self._batcher is None or self._batcher.inner is not embed:
+            self._batcher = BatchingEmbedder(embed, self._model_lock,
+                                             wait_ms=self.settings.embed_batch_wait_ms,
+                                             max_batch=self.settings.embed_batch_max)
+        return self._batcher
 
     def retrieve(self, question: str, k: int | None = None) -> list[Passage]:
         """The top-k retrieved chunks alone, without an answer."""
@@ -135,6 +163,8 @@ class SanadService:
                 backend = make_backend(self.settings)
                 if backend.llm is not None:
                     LlamaSettings.llm = backend.llm
+                if self._model_lock is not None:
+                    backend = LockedBackend(backend, self._model_lock)
                 self._answers = AnswerService(self.settings, self.searcher, backend)
             return self._answers
 

@@ -141,8 +141,16 @@ class Settings(BaseSettings):
     uploads_per_hour: int = Field(20, ge=0, description="web uploads per client IP; 0: off")
     rate_limit_per_minute: int = Field(30, ge=0, description="answer requests per client IP; 0: off")
     max_request_kb: int = Field(64, ge=1, description="largest API request body")
-    max_waiting_answers: int = Field(4, ge=0, description=(
-        "answer requests that may wait for the model; past that the API answers 503 busy"))
+    concurrent_answers: int = Field(8, ge=1, le=64, description=(
+        "answers the server works on at once; their model calls still run one at a time, "
+        "and their embeddings are batched"))
+    queue_deadline_s: float = Field(30.0, gt=0, description=(
+        "the longest a request waits for its turn; when it could not start by then, the "
+        "API answers 503 busy with an honest Retry-After"))
+    embed_batch_wait_ms: float = Field(5.0, ge=0, le=100, description=(
+        "how long the server gathers concurrent answers' embeddings into one batch"))
+    embed_batch_max: int = Field(16, ge=1, le=256, description=(
+        "the most texts the server gathers into one embedding batch"))
     max_conversations: int = Field(1000, ge=1)
     conversation_minutes: int = Field(60, ge=1, description="a conversation idle this long is forgotten")
 

@@ -222,14 +222,24 @@ class RemoteEmbedder(Embedder):
         return _normalised(matrix)
 
     def embed_documents(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        return self._embed_all(texts, self.client.config.document_prompt, progress)
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        """Questions that arrived together (the web's micro-batching) in one request."""
+        return self._embed_all(texts, self.client.config.query_prompt)
+
+    def _embed_all(self, texts: list[str], prompt: str, progress: bool = False) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        prompt = self.client.config.document_prompt
         # Batches of similar length pad less on the server; the order is restored afterwards.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         size = self.client.config.batch_size
         batches = [[prompt + texts[i] for i in order[start:start + size]]
                    for start in range(0, len(order), size)]
+        if len(batches) == 1:  # a question, or a few: no threads to start
+            matrix = np.empty((len(texts), self.dim), dtype=np.float32)
+            matrix[order] = self._vectors(batches[0])
+            return matrix
         with ThreadPoolExecutor(max_workers=self.client.config.concurrency,
                                 thread_name_prefix="sanad-embed") as pool:
             results = pool.map(self._vectors, batches)
@@ -240,9 +250,6 @@ class RemoteEmbedder(Embedder):
             matrix = np.empty((len(texts), self.dim), dtype=np.float32)
             matrix[order] = np.concatenate(list(results))
         return matrix
-
-    def embed_query(self, text: str) -> np.ndarray:
-        return self._vectors([self.client.config.query_prompt + text])[0]
 
 
 def _normalised(matrix: np.ndarray) -> np.ndarray:

@@ -82,6 +82,16 @@ def test_prompts_are_applied_as_the_local_model_applies_them(state, server):
                             ["task: search result | query: Where does the Danube flow?"]]
 
 
+def test_questions_that_arrive_together_go_in_one_request(state, server):
+    remote = connect_embedder(config(server, batch_size=8, query_prompt="query: "), count_words)
+    questions = ["Where does the Danube flow?", "Who built the bridge?", "When did it open?"]
+    state.inputs.clear()
+    vectors = remote.embed_queries(questions)
+    assert state.inputs == [sorted((f"query: {q}" for q in questions), key=len)]
+    for question, vector in zip(questions, vectors):
+        np.testing.assert_allclose(vector, remote.embed_query(question), atol=1e-6)
+
+
 def test_batches_are_sent_concurrently_and_come_back_in_order(state, server):
     remote = connect_embedder(config(server, batch_size=2, concurrency=4), count_words)
     state.delay = 0.2

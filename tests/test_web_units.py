@@ -18,7 +18,7 @@ from app.web.conversations import ConversationStore
 from app.web.guard import RateLimiter
 from app.web.openai_compat import ChatMessageIn, question_and_history
 from app.web.render import linked_text, render_conversation, render_source
-from app.web.runner import Busy, ModelRunner
+from app.web.runner import Busy, ModelRunner, Queued
 from app.web.server import create_app
 
 PAYLOAD = '<script>alert(1)</script> <img src=x onerror=alert(1)> [x](javascript:alert(1))'
@@ -49,6 +49,16 @@ def test_answer_text_is_escaped_and_only_real_citations_become_buttons():
     assert 'data-turn="4" data-n="1"' in html and 'data-n="2"' in html
     assert "none [3] [0]." in html  # out of range: left as text
     assert 'title="source 1: T &quot;1&quot; &lt;b&gt;"' in html
+
+
+def test_a_waiting_question_shows_its_place_in_the_queue_until_words_come():
+    def shown(**entry) -> str:
+        return render_conversation([{"question": "q", "result": None, **entry}])
+
+    assert "3 ahead of you" in shown(waiting=3)
+    assert "you are next" in shown(waiting=0)
+    assert "Searching the articles" in shown()
+    assert "ahead of you" not in shown(waiting=3, streamed="The Rhine")
 
 
 def test_conversation_renders_question_answer_translation_and_evidence_escaped():
@@ -131,29 +141,132 @@ def test_cors_origins_setting_is_parsed_and_checked(monkeypatch):
 
 
 # -- the model runner ---------------------------------------------------------------------------
-def test_runner_serialises_calls_and_refuses_past_its_queue():
-    async def scenario():
-        runner = ModelRunner(max_waiting=1)
-        release = threading.Event()
-        active, overlaps = [0], []
+async def occupied(runner: ModelRunner) -> tuple[threading.Event, asyncio.Future]:
+    """A call holding one of the runner's workers until the event is set."""
+    release = threading.Event()
+    running = asyncio.ensure_future(runner.call(release.wait, 5))
+    await asyncio.sleep(0.02)
+    return release, running
 
-        def slow(tag):
-            active[0] += 1
-            overlaps.append(active[0])
+
+def test_runner_runs_answers_at_once_up_to_its_workers_and_starts_the_rest_in_order():
+    async def scenario():
+        runner = ModelRunner(workers=2, deadline_s=30)
+        release = threading.Event()
+        lock = threading.Lock()
+        active, most, started = [0], [0], []
+
+        def answer(tag):
+            with lock:
+                active[0] += 1
+                most[0] = max(most[0], active[0])
+                started.append(tag)
             release.wait(5)
-            active[0] -= 1
+            with lock:
+                active[0] -= 1
             return tag
 
-        first = asyncio.ensure_future(runner.call(slow, 1))
-        second = asyncio.ensure_future(runner.call(slow, 2))
+        calls = []
+        for tag in range(6):
+            calls.append(asyncio.ensure_future(runner.call(answer, tag)))
+            await asyncio.sleep(0.01)  # they arrive in this order
         await asyncio.sleep(0.05)
-        with pytest.raises(Busy):
-            await runner.call(slow, 3)
+        assert runner.admitted == 6 and started == [0, 1]
         release.set()
-        assert await asyncio.gather(first, second) == [1, 2]
-        assert max(overlaps) == 1  # never two model calls at once
+        assert await asyncio.gather(*calls) == list(range(6))
+        assert started == list(range(6))  # first come, first served
+        assert most[0] == 2 and runner.admitted == 0
+        runner.shutdown()
+
+    run_async(scenario)
+
+
+def test_runner_refuses_at_once_only_when_the_deadline_cannot_be_met():
+    async def scenario():
+        runner = ModelRunner(workers=1, deadline_s=0.5)
+        await runner.call(time.sleep, 0.2)  # the recent service time: about 0.2 s
+        release, running = await occupied(runner)
+        # Estimated starts: 0.2 s and 0.4 s (within 0.5 s), then 0.6 s (past it).
+        waiting = [asyncio.ensure_future(runner.call(time.sleep, 0.01)) for _ in range(2)]
+        await asyncio.sleep(0.02)
+        began = time.perf_counter()
+        with pytest.raises(Busy) as refused:
+            await runner.call(time.sleep, 0.01)
+        assert time.perf_counter() - began < 0.1  # told at once, not after the deadline
+        assert refused.value.retry_after >= 1 and "try again in" in str(refused.value).lower()
+        release.set()
+        await asyncio.gather(running, *waiting)
+        runner.shutdown()
+
+    run_async(scenario)
+
+
+def test_runner_refuses_a_request_still_waiting_at_its_deadline():
+    async def scenario():
+        runner = ModelRunner(workers=1, deadline_s=0.3)
+        release, running = await occupied(runner)  # no estimate of the service time yet
+        began = time.perf_counter()
+        with pytest.raises(Busy):
+            await runner.call(time.sleep, 0.01)
+        assert 0.25 <= time.perf_counter() - began < 2
+        assert runner.admitted == 1  # the refused one left the queue
+        release.set()
+        await running
+        runner.shutdown()
+
+    run_async(scenario)
+
+
+def test_runner_serves_a_burst_that_fits_its_deadline_without_refusing_any():
+    async def scenario():
+        runner = ModelRunner(workers=2, deadline_s=5)
+        results = await asyncio.gather(*(runner.call(time.sleep, 0.02) for _ in range(40)),
+                                       return_exceptions=True)
+        assert not [r for r in results if isinstance(r, BaseException)]
+        runner.shutdown()
+
+    run_async(scenario)
+
+
+def test_runner_stream_reports_the_queue_position_then_the_items():
+    async def scenario():
+        runner = ModelRunner(workers=1, deadline_s=30)
+        release, running = await occupied(runner)
+        second_may_finish = threading.Event()
+
+        def second_answer():
+            yield "second"
+            second_may_finish.wait(5)
+
+        second = runner.stream(second_answer)
+        third = runner.stream(lambda: iter(["third"]))
+        assert await anext(second) == Queued(0)
+        assert await anext(third) == Queued(1)
+        release.set()
+        assert await anext(second) == "second"
+        assert await anext(third) == Queued(0)  # moved up when the first finished
+        second_may_finish.set()
+        assert [item async for item in second] == []
+        assert [item async for item in third] == ["third"]
+        await running
+        runner.shutdown()
+
+    run_async(scenario)
+
+
+def test_runner_forgets_a_request_that_left_while_waiting():
+    async def scenario():
+        runner = ModelRunner(workers=1, deadline_s=30)
+        release, running = await occupied(runner)
+        leaving = runner.stream(lambda: iter(["never"]))
+        assert await anext(leaving) == Queued(0)
+        await leaving.aclose()
+        waiting = asyncio.ensure_future(runner.call(time.sleep, 0.01))
+        await asyncio.sleep(0.02)
+        assert runner.admitted == 2
+        release.set()
+        await asyncio.gather(running, waiting)
         assert runner.admitted == 0
-        assert await runner.call(slow, 4) == 4  # room again
         runner.shutdown()
 
     run_async(scenario)
@@ -161,7 +274,7 @@ def test_runner_serialises_calls_and_refuses_past_its_queue():
 
 def test_runner_stream_yields_items_and_raises_the_producers_error():
     async def scenario():
-        runner = ModelRunner(max_waiting=0)
+        runner = ModelRunner(workers=1)
 
         def produce():
             yield "a"
@@ -195,7 +308,7 @@ def test_runner_stream_yields_items_and_raises_the_producers_error():
 
 def test_background_batches_yield_to_answers_but_are_not_starved():
     async def scenario():
-        runner = ModelRunner(max_waiting=4)
+        runner = ModelRunner(workers=1)  # so one answer always runs and two wait
         asking = True
 
         async def asker():
@@ -269,11 +382,39 @@ def test_unreachable_llm_is_503_and_busy_is_503(fake_service, monkeypatch):
         assert response.status_code == 503
         assert response.json()["error"]["code"] == "llm_unavailable"
 
-        monkeypatch.setattr(ctx.runner, "capacity", 0)
+        # Every worker busy, and answers lately took far longer than the queue's deadline.
+        monkeypatch.setattr(ctx.runner, "_running", ctx.runner.workers)
+        monkeypatch.setattr(ctx.runner, "_service_s", 1000.0 * ctx.runner.workers)
         for path, body in [("/api/ask", {"question": "q"}), ("/api/chat", {"message": "q"})]:
             busy = client.post(path, json=body)
             assert busy.status_code == 503 and busy.json()["error"]["code"] == "busy"
             assert "busy" in busy.json()["error"]["message"] and busy.headers["retry-after"]
+
+
+def test_chat_tells_a_waiting_request_its_place_before_the_answer(fake_service, monkeypatch):
+    release = threading.Event()
+    with api(fake_service, concurrent_answers=1) as client:
+        service = client.app.state.sanad.service
+        runner = client.app.state.sanad.runner
+        answer = service.answer
+
+        def held(question, history=None, k=None):
+            release.wait(10)
+            return answer(question, history, k)
+
+        monkeypatch.setattr(service, "answer", held)
+        with ThreadPoolExecutor(1) as pool:
+            first = pool.submit(client.post, "/api/ask", json={"question": "Where does the Rhine end?"})
+            deadline = time.monotonic() + 5
+            while runner.admitted < 1 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            threading.Timer(0.5, release.set).start()
+            with client.stream("POST", "/api/chat", json={"message": "Where does the Rhine end?"}) as r:
+                assert r.status_code == 200
+                body = "".join(r.iter_text())
+            assert first.result().status_code == 200
+    assert 'event: queue\ndata: {"position": 0}' in body
+    assert body.index("event: queue") < body.index("event: token") < body.index("event: result")
 
 
 def test_a_failure_after_streaming_started_is_an_error_event(fake_service, monkeypatch):

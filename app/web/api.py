@@ -21,6 +21,7 @@ from app.web.openai_compat import (
     full_text,
     question_and_history,
 )
+from app.web.runner import Queued
 from app.web.schemas import (
     ERRORS,
     ArticleSummary,
@@ -72,8 +73,10 @@ def build_router(ctx: WebContext) -> APIRouter:
                 raise ApiError(400, "bad_question", f"an earlier message {problem}")
 
     async def started(question: str, history: list[Turn], k: int | None
-                      ) -> tuple[Token | AnswerResult, AsyncIterator[Token | AnswerResult]]:
-        """The first streamed item and the rest: errors before it become HTTP errors."""
+                      ) -> tuple[Queued | Token | AnswerResult,
+                                 AsyncIterator[Queued | Token | AnswerResult]]:
+        """The first streamed item (a queue position, or the answer's first) and the rest:
+        errors before it become HTTP errors."""
         stream = ctx.runner.stream(lambda: service.answer_stream(question, history, k))
         try:
             first = await anext(stream)
@@ -85,7 +88,7 @@ def build_router(ctx: WebContext) -> APIRouter:
             raise mapped from exc
         return first, stream
 
-    async def items(first, stream) -> AsyncIterator[Token | AnswerResult]:
+    async def items(first, stream) -> AsyncIterator[Queued | Token | AnswerResult]:
         yield first
         async for item in stream:
             yield item
@@ -109,7 +112,8 @@ def build_router(ctx: WebContext) -> APIRouter:
     @router.post("/api/chat", tags=["answers"], dependencies=[Guarded], responses=SSE_DOC,
                  response_class=EventSourceResponse, summary="Chat, streamed as server-sent events")
     async def chat(body: ChatRequest) -> EventSourceResponse:
-        """Events: `token` (`{"text", "part"}`, part "answer" or "translation") as the answer
+        """Events: `queue` (`{"position"}`: requests ahead of this one) while it waits for
+        its turn, `token` (`{"text", "part"}`, part "answer" or "translation") as the answer
         is written, then one `result` (the AnswerResult plus `conversation_id`), or `error`
         (`{"error": {"code", "message"}}`) if it fails midway. Send `conversation_id` back
         to ask a follow-up."""
@@ -123,7 +127,9 @@ def build_router(ctx: WebContext) -> APIRouter:
         async def events() -> AsyncIterator[dict]:
             try:
                 async for item in items(first, stream):
-                    if isinstance(item, Token):
+                    if isinstance(item, Queued):
+                        yield {"event": "queue", "data": json.dumps({"position": item.position})}
+                    elif isinstance(item, Token):
                         yield {"event": "token", "data": json.dumps(
                             {"text": item.text, "part": item.part}, ensure_ascii=False)}
                     else:
@@ -157,6 +163,8 @@ def build_router(ctx: WebContext) -> APIRouter:
             try:
                 yield {"data": json.dumps(ids.chunk({"role": "assistant", "content": ""}))}
                 async for item in items(first, stream):
+                    if isinstance(item, Queued):  # OpenAI's stream has no event for waiting
+                        continue
                     if isinstance(item, Token):
                         text = item.text if item.part == part else f"\n\n{item.text}"
                         part = item.part

@@ -16,7 +16,8 @@ class WebContext:
         self.service = service
         self.listen = listen
         settings = service.settings
-        self.runner = ModelRunner(settings.max_waiting_answers)
+        self.runner = ModelRunner(settings.concurrent_answers, settings.queue_deadline_s)
+        service.share_model(self.runner.model_lock)  # answers run at once, model calls in turn
         self.limiter = RateLimiter.per_minute(settings.rate_limit_per_minute)
         self.upload_limiter = RateLimiter.per_hour(settings.uploads_per_hour)
         self.conversations = ConversationStore(

@@ -59,7 +59,7 @@ def as_api_error(exc: BaseException) -> ApiError | None:
     if isinstance(exc, AnswerError):
         return ApiError(400, "bad_question", str(exc))
     if isinstance(exc, Busy):
-        return ApiError(503, "busy", str(exc), {"Retry-After": "30"})
+        return ApiError(503, "busy", str(exc), {"Retry-After": str(exc.retry_after)})
     for kind, code, message, headers in _SERVER_PROBLEMS:
         if isinstance(exc, kind):
             log.warning("%s: %s", code, exc)

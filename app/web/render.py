@@ -70,6 +70,14 @@ def evidence_list(turn: int, result: dict) -> str:
             f'<ol>{"".join(items)}</ol></details>')
 
 
+def waiting_text(entry: dict) -> str:
+    """What the reader sees before the first word: the queue position, or the search."""
+    ahead = entry.get("waiting")
+    if isinstance(ahead, int):
+        return f"Waiting for a turn: {ahead} ahead of you…" if ahead else "Waiting: you are next…"
+    return "Searching the articles…"
+
+
 def render_turn(turn: int, entry: dict) -> str:
     """One question and its answer: streamed text while it comes, then the verified result."""
     question = f'<div class="sanad-q" dir="auto">{escape(entry["question"])}</div>'
@@ -78,7 +86,7 @@ def render_turn(turn: int, entry: dict) -> str:
     if result is None:
         streamed = entry.get("streamed", "")
         translation = entry.get("streamed_translation", "")
-        body = escape(streamed) if streamed else '<span class="sanad-wait">Searching the articles…</span>'
+        body = escape(streamed) if streamed else f'<span class="sanad-wait">{waiting_text(entry)}</span>'
         parts.append(f'<div class="sanad-a sanad-streaming" dir="auto">{body}</div>')
         if translation:
             parts.append(f'<div class="sanad-translation" dir="auto">{escape(translation)}</div>')

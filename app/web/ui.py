@@ -22,6 +22,7 @@ from app.web.render import (
     render_conversation,
     render_source,
 )
+from app.web.runner import Queued
 from app.web.schemas import AskRequest
 from app.web.uploads import keep_uploads, received_uploads
 from index.sources import SUPPORTED_SUFFIXES
@@ -135,10 +136,14 @@ def build_ui(ctx: WebContext) -> gr.Blocks:
         try:
             stream = ctx.runner.stream(lambda: service.answer_stream(question, history, k))
             async for item in stream:
-                if isinstance(item, Token):
+                if isinstance(item, Queued):
+                    entry["waiting"] = item.position
+                elif isinstance(item, Token):
+                    entry.pop("waiting", None)
                     key = "streamed_translation" if item.part == "translation" else "streamed"
                     entry[key] += item.text
                 elif isinstance(item, AnswerResult):
+                    entry.pop("waiting", None)
                     result = item.as_dict()
                     result.pop("retrieved", None)  # not shown; keeps the page state small
                     entry["result"] = result
@@ -239,7 +244,7 @@ def build_ui(ctx: WebContext) -> gr.Blocks:
 
         gr.on([send.click, question.submit], respond,
               inputs=[question, turns, top_k], outputs=[conversation, turns, question],
-              api_name="chat", concurrency_limit=1, concurrency_id="model")
+              api_name="chat", concurrency_limit=None)  # the runner queues (app/web/runner.py)
         conversation.click(show_source, inputs=[turns], outputs=[sources], api_name="source",
                            api_visibility="undocumented")
         # Not the model's concurrency group: indexing takes the model batch by batch.
@@ -247,6 +252,7 @@ def build_ui(ctx: WebContext) -> gr.Blocks:
                      api_name="add_articles", concurrency_limit=1, concurrency_id="uploads")
         new_chat.click(lambda: ([], EMPTY_CONVERSATION, SOURCES_PLACEHOLDER),
                        outputs=[turns, conversation, sources], api_visibility="private")
-        gr.api(ask, api_name="ask")
-    demo.queue(max_size=max(2, settings.max_waiting_answers * 2))
+        gr.api(ask, api_name="ask", concurrency_limit=None)
+    # Gradio's queue passes every event on at once; the runner's queue is the one that waits.
+    demo.queue(default_concurrency_limit=None)
     return demo

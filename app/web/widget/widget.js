@@ -143,8 +143,19 @@
       }
       let translation = null;
       let finished = false;
+      let waiting = null;
       for await (const { event, data } of readEvents(response)) {
         const payload = JSON.parse(data);
+        if (event === "queue") {
+          /* The server is answering others first: say where this question stands. */
+          waiting = waiting || bubble.insertBefore(el("div", { class: "waiting", role: "status" }), answer);
+          waiting.textContent = payload.position
+            ? `Waiting for a turn: ${payload.position} ahead of you…`
+            : "Waiting: you are next…";
+          this.scrollDown();
+          continue;
+        }
+        if (waiting) { waiting.remove(); waiting = null; }
         if (event === "token") {
           if (payload.part === "translation") {
             translation = translation || bubble.appendChild(el("div", { class: "translation", dir: "auto" }));
