@@ -205,5 +205,7 @@ def test_batched_queries_match_single_ones_on_the_real_model(seeded_service):
     for question, vector in zip(questions, batched):
         single = real_embedder.embed_query(question)
         assert float(vector @ single) >= 0.9999
-        np.testing.assert_allclose(vector, single, atol=2e-4)
+        # bfloat16 sums round differently beside a batch's padding (the float32 twin
+        # stayed within 2e-4; bf16 differs by about 1.5e-3 in a coordinate, cosine 0.99994)
+        np.testing.assert_allclose(vector, single, atol=3e-3)
     batching.close()
