@@ -242,6 +242,10 @@ def eval_command(
     backend: BackendOption = None,
     limit: Annotated[int | None, typer.Option("--limit", "-n", min=1,
                                               help="ask only the first N questions")] = None,
+    sample: Annotated[int | None, typer.Option(
+        "--sample", min=1, help="ask a random sample of N standalone questions per language "
+        "(seeded by --seed)")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="the seed of --sample")] = 0,
     run_id: Annotated[str | None, typer.Option(
         "--run-id", help="name of the report folder (default: date, time and backend)")] = None,
     reports: Annotated[Path | None, typer.Option(
@@ -284,7 +288,7 @@ def eval_command(
         run = evaluation.evaluate(settings, data, limit=limit, run_id=run_id,
                                   reports_dir=reports_dir, progress=not quiet,
                                   log=lambda m: err.print(escape(m)),
-                                  unanswerable=unanswerable)
+                                  unanswerable=unanswerable, sample=sample, seed=seed)
     except (evaluation.EvalError, IndexError_, EmbedderError, LLMUnavailable) as exc:
         _fail(str(exc))
     print_run(out, run.summary, run.folder)

@@ -1,9 +1,13 @@
-"""Dump the refusal features of a dataset's questions, answerable and gold-removed, one JSON
-row each, for eval/fit_refusal.py.
+"""Dump the refusal features of a dataset's questions, answerable and made unanswerable, one
+JSON row each, for eval/fit_refusal.py.
 
 Retrieval and evidence selection only (no LLM): each answerable question is measured as
-asked, and again with its gold article left out of retrieval (then unanswerable). Each row
-also says what the threshold rule decided, for comparison.
+asked (variant "asked"), and twice made unanswerable: with its gold article and every
+passage holding its gold answer left out of retrieval ("gold-removed", as `sanad eval
+--unanswerable gold-removed` asks it: the rest of the index is mostly off-topic), and with
+only its gold passage and the passages holding its answer left out ("passage-removed": the
+same article's other paragraphs stay, the near-topic trap of a name's namesake or a
+river's tributary). Each row also says what the threshold rule decided, for comparison.
 
     PYTHONPATH=. python eval/refusal_features.py ../shared/datasets/arcd-dev \
         ../shared/datasets/xquad-ar-dev --out /tmp/refusal-features.jsonl
@@ -12,6 +16,7 @@ also says what the threshold rule decided, for comparison.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import random
 import sys
@@ -26,7 +31,7 @@ from app.answering.refusal_features import RANKING_DEPTH, measure  # noqa: E402
 from app.eval.datasets import load_dataset  # noqa: E402
 from app.eval.gate import IsolatedSettings  # noqa: E402
 from app.eval.run import eval_data_dir, index_dataset, load_checked_questions  # noqa: E402
-from app.eval.unanswerable import ExcludingSearcher, gold_removed  # noqa: E402
+from app.eval.unanswerable import ExcludingSearcher, excluding, gold_removed  # noqa: E402
 from app.service import SanadService  # noqa: E402
 
 
@@ -60,16 +65,19 @@ def feature_rows(dataset_dir: Path, settings: IsolatedSettings, log=print, seed:
     selector = EvidenceSelector(service.settings)
     variants = {v.id.removesuffix("-nogold"): v for v in gold_removed(asked)}
     for n, q in enumerate(asked, start=1):
-        for case in (q, variants.get(q.id)):
-            if case is None:
-                continue
-            s = (ExcludingSearcher(searcher, frozenset({case.exclude_article}))
-                 if case.exclude_article else searcher)
+        cases = [("asked", q, searcher)]
+        if q.id in variants:
+            removed = variants[q.id]
+            cases.append(("gold-removed", removed, excluding(searcher, removed)))
+            cases.append(("passage-removed", dataclasses.replace(removed, id=q.id + "-nopassage"),
+                          ExcludingSearcher(searcher, frozenset(), q.gold_texts,
+                                            [(q.article_id, *span) for span in q.gold_spans])))
+        for variant, case, s in cases:
             retrieved, evidence = selector.select(s, case.question, RANKING_DEPTH)
             names = unknown_names(case.question, evidence, s)
             old = (threshold_reason(case.question, evidence, service.settings, case.lang, names)
                    if evidence else "nothing relevant was retrieved")
-            yield {"dataset": dataset.name, "id": case.id, "lang": case.lang,
+            yield {"dataset": dataset.name, "id": case.id, "lang": case.lang, "variant": variant,
                    "group": q.article_id, "answerable": case.answerable,
                    "gold_top1": bool(retrieved) and retrieved[0].article_id == q.article_id,
                    "threshold_refused": bool(old), "threshold_reason": old,

@@ -5,9 +5,10 @@ import time
 import numpy as np
 import pytest
 
+from app.answering import refusal
 from app.answering import service as answer_steps
 from app.answering.copy_check import copy_problem
-from app.answering.refusal import refusal_reason
+from app.answering.refusal import RefusalModel, decide_refusal
 from app.answering.service import AnswerService
 from app.llm import Backend, LLMUnavailable, make_backend
 from app.service import AnswerError, AnswerResult, SanadService, Token, Turn, checked_question
@@ -30,8 +31,10 @@ def searcher(corpus, tmp_path, fake_embedder) -> Searcher:
 
 
 def service(searcher, respond=None, backend="local", **settings) -> AnswerService:
-    # The general checks are tested with "support"; the copy check has its own tests.
+    # The general checks are tested with "support"; the copy check has its own tests. The
+    # refusal is the threshold rule's, which the tests set (the model has its own tests).
     settings.setdefault("answer_check", "support")
+    settings.setdefault("refusal_rule", "threshold")
     settings = Settings(data_dir=searcher.data.folder, refuse_below_en=-1, refuse_below_ar=-1,
                         **settings)
     llm = FakeLLM(respond) if respond else None
@@ -107,6 +110,26 @@ def test_not_found_from_the_model_is_a_refusal(searcher):
     result = svc.answer(question)
     assert not result.refused and "the model found no answer" in result.mode
     assert evidence[0].text.rstrip(".!?") in result.answer
+
+
+def test_under_the_refusal_model_a_not_found_quotes_what_the_model_let_through(searcher,
+                                                                              monkeypatch):
+    # one feature, the top evidence score: answerable above 0, refused below (cut 0.5)
+    model = RefusalModel(("top_evidence",), (0.0,), (0.01,), (1.0,), 0.0, {"default": 0.5})
+    monkeypatch.setattr(refusal, "load_model", lambda: model)
+    svc = service(searcher, lambda p: "NOT_FOUND", refusal_rule="model")
+    result = svc.answer("How long is the Rhine?")
+    assert not result.refused and "the model found no answer" in result.mode
+    assert result.refusal_score == pytest.approx(1.0, abs=1e-3)
+    assert result.passages[0].text.rstrip(".!?") in result.answer
+    # the same question the model finds unanswerable is refused before any model call
+    asked = []
+    low = RefusalModel(("top_evidence",), (0.99,), (0.01,), (1.0,), 0.0, {"default": 0.5})
+    monkeypatch.setattr(refusal, "load_model", lambda: low)
+    refused = service(searcher, lambda p: asked.append(p) or "x [1].",
+                      refusal_rule="model").answer("How long is the Rhine?")
+    assert refused.refused and refused.refusal_reason.startswith("p(answerable)=")
+    assert refused.refusal_score < 0.5 and asked == []
 
 
 def test_unknown_term_is_refused_without_asking_the_model(searcher):
@@ -485,11 +508,12 @@ def test_a_follow_up_judges_each_evidence_set_once(searcher, monkeypatch):
 
     def judging(question, evidence, settings, searcher_, retrieved=()):
         judged.append(evidence)
-        return refusal_reason(question, evidence, settings, searcher_, retrieved)
+        return decide_refusal(question, evidence, settings, searcher_, retrieved)
 
-    monkeypatch.setattr(answer_steps, "refusal_reason", judging)
+    monkeypatch.setattr(answer_steps, "decide_refusal", judging)
     resolved = []
-    settings = Settings(data_dir=searcher.data.folder, refuse_below_en=0.5, refuse_below_ar=0.5)
+    settings = Settings(data_dir=searcher.data.folder, refuse_below_en=0.5, refuse_below_ar=0.5,
+                        refusal_rule="threshold")
     svc = AnswerService(settings, lambda: resolved.append(1) or searcher,
                         Backend("extractive", None))
     # The follow-up alone finds too little; joined to the previous question it finds the

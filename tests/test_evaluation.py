@@ -345,6 +345,15 @@ def test_threshold_sweep_refuses_below_the_score():
     assert high["refusal_recall"] == 1.0 and high["false_refusal_rate"] == pytest.approx(2 / 3)
 
 
+def test_threshold_sweep_reads_the_refusal_models_score_when_the_run_kept_it():
+    # p(answerable) decides, not the cosine: the sweep must follow the rule the run used
+    records = [dict(record(answerable=False), top_evidence_score=0.9, refusal_score=0.1),
+               dict(record(answerable=True), top_evidence_score=0.2, refusal_score=0.8),
+               dict(record(answerable=True), top_evidence_score=None, refusal_score=None)]
+    (row,) = metrics.threshold_sweep(records, [0.5])
+    assert row["refusal_recall"] == 1.0 and row["false_refusal_rate"] == 0.5
+
+
 # -- latency, grouping, skipped questions -------------------------------------------------
 def test_percentiles_interpolate_between_ranks():
     assert metrics.percentile([4.0, 1.0, 3.0, 2.0], 50) == 2.5
@@ -482,3 +491,18 @@ def test_the_skipped_record_is_a_miss_everywhere_it_counts():
     assert (r["skipped"], r["first_hit_rank"], r["cited"], r["f1"], r["exact_match"]) == (
         "its passage is in no indexed article", None, [], 0.0, 0.0)
     assert not re.search(r"\S", r["answer"]) and r["timings"] == {}
+
+
+def test_a_sample_takes_n_standalone_questions_per_language_the_same_for_the_same_seed():
+    from app.eval.run import sampled
+
+    questions = [datasets.EvalQuestion(f"{lang}{i}", lang, "q?", True) for lang in ("en", "ar")
+                 for i in range(10)]
+    questions.append(datasets.EvalQuestion("en-follow", "en", "and?", True, follow_up_of="en0"))
+    first = sampled(questions, 3, seed=1)
+    assert [q.lang for q in first].count("en") == 3 and [q.lang for q in first].count("ar") == 3
+    assert all(not q.follow_up_of for q in first)
+    assert first == sampled(questions, 3, seed=1)
+    assert [q.id for q in first] == [q.id for q in questions if q in first]  # file order
+    assert {q.id for q in sampled(questions, 3, seed=2)} != {q.id for q in first}
+    assert len(sampled(questions, 50, seed=1)) == 20  # at most what there is

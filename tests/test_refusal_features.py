@@ -3,8 +3,10 @@
 
 import pytest
 
+from app.answering import refusal
 from app.answering import refusal_features as f
 from app.answering.refusal import RefusalModel, model_reason
+from app.settings import Settings
 from index import Passage
 
 
@@ -124,3 +126,46 @@ def test_the_reason_names_the_cut_and_what_held_the_question_down():
     even = {"top_evidence": 0.5, "overlap": 0.5}
     assert model_reason(MODEL, even, "en") == ""
     assert model_reason(MODEL, even, "ar") == "p(answerable)=0.50 < 0.60 for ar"
+
+
+class KnownNames:
+    """The one searcher call the refusal makes besides what it is given: which names the
+    articles never use."""
+
+    def __init__(self, unknown: set[str]):
+        self.unknown = unknown
+
+    def unknown_terms(self, names: list[str]) -> list[str]:
+        return [n for n in names if n in self.unknown]
+
+
+def test_the_model_decides_with_its_score_and_a_name_never_in_the_articles_still_refuses(
+        monkeypatch):
+    monkeypatch.setattr(refusal, "load_model", lambda: MODEL)
+    settings = Settings(refusal_rule="model")
+    evidence = [passage("Mexico asked Washington for aid.", score=0.6)]
+    # overlap: "mexico" of {mexico, request}; logit = 2 * 1 + 1 * 0 = 2
+    decided = refusal.decide_refusal("What did Mexico request?", evidence, settings,
+                                     KnownNames(set()), evidence)
+    assert decided.reason == "" and decided.score == pytest.approx(0.8808, abs=1e-4)
+    vetoed = refusal.decide_refusal("What did Mexico request?", evidence, settings,
+                                    KnownNames({"Mexico"}), evidence)
+    assert vetoed.reason == "the articles never mention: Mexico"
+    assert vetoed.score == decided.score
+    nothing = refusal.decide_refusal("What did Mexico request?", [], settings, KnownNames(set()))
+    assert (nothing.reason, nothing.score) == ("nothing relevant was retrieved", None)
+
+
+def test_the_threshold_rule_decides_on_the_best_evidence_cosine():
+    settings = Settings(refusal_rule="threshold", refuse_below_en=0.4)
+    low = [passage("Mexico asked Washington for aid.", score=0.35)]
+    decided = refusal.decide_refusal("What did Mexico request?", low, settings, KnownNames(set()))
+    assert decided.score == 0.35 and decided.reason.startswith("best evidence scores 0.350")
+
+
+def test_the_packaged_model_weighs_exactly_the_features_that_are_measured():
+    model = refusal.load_model()
+    measured = f.measure("How many?", "en", ranking(0.5, 0.4, 0.3), ranking(0.5), [])
+    assert model.features == tuple(measured)
+    assert all(0.0 < cut < 1.0 for cut in model.threshold.values())
+    assert {"default"} <= set(model.threshold) <= {"default", "en", "ar"}

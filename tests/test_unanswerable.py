@@ -4,10 +4,11 @@ retrieval."""
 
 import json
 
+from app.answering.corpus import script_of, tokens
 from app.eval import datasets
 from app.eval.gate import IsolatedSettings as Settings
 from app.eval.run import evaluate
-from app.eval.unanswerable import GOLD_REMOVED_SUFFIX, ExcludingSearcher, gold_removed
+from app.eval.unanswerable import GOLD_REMOVED_SUFFIX, ExcludingSearcher, gold_removed, holds_any
 from index.pipeline import IndexConfig, index_paths
 from index.search import Searcher
 from index.sources import read_article
@@ -57,6 +58,26 @@ def test_excluded_articles_never_come_back_from_search(tmp_path, fake_embedder):
     # the other articles keep their order among themselves
     others = [(p.article_id, p.start) for p in full if p.article_id != top]
     assert [(p.article_id, p.start) for p in without][:len(others)] == others
+
+
+def test_passages_holding_the_gold_answer_are_left_out_wherever_they_are(tmp_path,
+                                                                        fake_embedder):
+    index_paths([SAMPLE / "articles"], IndexConfig(data_dir=tmp_path), fake_embedder,
+                progress=False, log=lambda m: None)
+    searcher = Searcher(load_index(tmp_path), fake_embedder)
+    question = sample_questions()[0]
+    full = searcher.search(question.question, k=5)
+    # a few words of the second passage, with other diacritics and punctuation: the answer
+    words = tokens(full[1].text)[2:5]
+    answer = " ، ".join(words) if script_of(full[1].text) == "arabic" else ", ".join(words)
+    assert holds_any(full[1].text, [answer]) and not holds_any("x y z", [answer])
+    without = ExcludingSearcher(searcher, frozenset(), [answer]).search(question.question, k=5)
+    assert len(without) == 5 and [p.n for p in without] == [1, 2, 3, 4, 5]
+    assert all(not holds_any(p.text, [answer]) for p in without)
+    assert (full[1].article_id, full[1].start) not in {(p.article_id, p.start) for p in without}
+    span = [(full[0].article_id, full[0].start, full[0].end)]
+    no_top = ExcludingSearcher(searcher, frozenset(), passages=span).search(question.question)
+    assert (full[0].article_id, full[0].start) not in {(p.article_id, p.start) for p in no_top}
 
 
 def test_a_run_asks_the_originals_and_their_gold_removed_copies(tmp_path, fake_embedder):

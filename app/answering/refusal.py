@@ -94,6 +94,16 @@ def load_model() -> RefusalModel:
     return RefusalModel.from_dict(json.loads(path.read_text(encoding="utf-8")))
 
 
+@dataclass(frozen=True)
+class RefusalDecision:
+    """Whether to refuse ("" reason: answer), and the score the rule decided on: p(answerable)
+    for the model, the best evidence sentence's cosine for the threshold rule."""
+
+    reason: str
+    score: float | None
+    rule: str
+
+
 def model_reason(model: RefusalModel, values: dict[str, float | None], lang: str) -> str:
     """"" when the model finds the question answerable, else why not: p(answerable) against
     the cut for the language, and the features that pulled it down most."""
@@ -120,14 +130,30 @@ def threshold_reason(question: str, evidence: Sequence[Passage], settings: Setti
     return ""
 
 
-def refusal_reason(question: str, evidence: list[Passage], settings: Settings,
-                   searcher: Searcher, retrieved: Sequence[Passage] = ()) -> str:
-    """Why the articles cannot answer this, or "" when they may. `searcher` is the one the
-    evidence and the `retrieved` chunks came from (the same index generation)."""
+def decide_refusal(question: str, evidence: list[Passage], settings: Settings,
+                   searcher: Searcher, retrieved: Sequence[Passage] = ()) -> RefusalDecision:
+    """Whether the articles can answer this. `searcher` is the one the evidence and the
+    `retrieved` chunks came from (the same index generation)."""
+    rule = settings.refusal_rule
     if not evidence:
-        return "nothing relevant was retrieved"
+        return RefusalDecision("nothing relevant was retrieved", None, rule)
     lang = detect_language(question)
     names = unknown_names(question, evidence, searcher)
-    if settings.refusal_rule == "threshold":
-        return threshold_reason(question, evidence, settings, lang, names)
-    return model_reason(load_model(), measure(question, lang, retrieved, evidence, names), lang)
+    if rule == "threshold":
+        return RefusalDecision(threshold_reason(question, evidence, settings, lang, names),
+                               evidence[0].score, rule)
+    model = load_model()
+    values = measure(question, lang, retrieved, evidence, names)
+    reason = model_reason(model, values, lang)
+    # A Latin name the articles never use is checked as a rule beside the model: the dev
+    # sets (English questions over Arabic articles) never let it fire, so the fit cannot
+    # weigh it.
+    if not reason and names:
+        reason = f"the articles never mention: {', '.join(names)}"
+    return RefusalDecision(reason, round(model.probability(values), 4), rule)
+
+
+def refusal_reason(question: str, evidence: list[Passage], settings: Settings,
+                   searcher: Searcher, retrieved: Sequence[Passage] = ()) -> str:
+    """Why the articles cannot answer this, or "" when they may."""
+    return decide_refusal(question, evidence, settings, searcher, retrieved).reason

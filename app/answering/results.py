@@ -34,6 +34,9 @@ class AnswerResult:
     refused: bool
     mode: str  # backend, and for cross-language answers the policy used
     refusal_reason: str = ""
+    # What the refusal rule decided on: p(answerable) for the model, the best evidence
+    # sentence's cosine for the threshold rule (None when nothing was retrieved).
+    refusal_score: float | None = None
     translation: dict | None = None  # {"text", "label", "lang"} for evidence-first answers
     dropped: list[dict] = field(default_factory=list)  # sentences removed by verification
     removed_markers: int = 0

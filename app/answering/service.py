@@ -20,7 +20,7 @@ from app.answering.followup import condense, joined_with_previous, recent
 from app.answering.generation import draft, extractive_quote, found_nothing
 from app.answering.policy import LanguagePlan, copy_only, language_plan
 from app.answering.question import Turn, checked_question
-from app.answering.refusal import refusal_reason, refusal_threshold
+from app.answering.refusal import RefusalDecision, decide_refusal, refusal_threshold
 from app.answering.render import answer_text, evidence_first, refusal, sentences, with_basis
 from app.answering.results import AnswerResult, Evidence, Token
 from app.answering.translation import translate
@@ -56,11 +56,13 @@ class AnswerService:
         clock, history = _Clock(), history or []
         searcher = self._searcher()  # one index generation for everything below
         standalone = self.condense(question, history)
-        retrieved, evidence, reason = self._evidence(searcher, question, standalone, history, k)
+        retrieved, evidence, decision = self._evidence(searcher, question, standalone, history,
+                                                       k)
         clock.mark("retrieval_ms")
         result = self._new_result(question, standalone, retrieved, evidence)
-        if reason:
-            yield from self._refuse(result, reason, clock)
+        result.refusal_score = decision.score
+        if decision.reason:
+            yield from self._refuse(result, decision.reason, clock)
             return
         plan = self._language_plan(result, evidence)
         text = yield from draft(self.backend, standalone, evidence, plan.answer_lang,
@@ -93,20 +95,22 @@ class AnswerService:
         return self.evidence.select(searcher or self._searcher(), question, k)
 
     def _evidence(self, searcher: Searcher, question: str, standalone: str,
-                  history: list[Turn], k: int | None) -> tuple[list[Passage], list[Passage], str]:
-        """(retrieved, evidence, why to refuse or ""): the refusal decided once per evidence."""
+                  history: list[Turn], k: int | None
+                  ) -> tuple[list[Passage], list[Passage], RefusalDecision]:
+        """(retrieved, evidence, the refusal decision): the refusal decided once per evidence."""
         retrieved, evidence = self.prepare_context(standalone, k, searcher)
-        reason = refusal_reason(standalone, evidence, self.settings, searcher, retrieved)
-        if history and reason:
+        decision = decide_refusal(standalone, evidence, self.settings, searcher, retrieved)
+        if history and decision.reason:
             # The follow-up alone (or a small model's rewrite of it) can lack the referent.
             # Before refusing, retrieve with the previous question joined to it; the model
             # still answers the follow-up, not both.
             joined, joined_evidence = self.prepare_context(
                 joined_with_previous(question, history), k, searcher)
-            if joined_evidence and not refusal_reason(standalone, joined_evidence,
-                                                      self.settings, searcher, joined):
-                return joined, joined_evidence, ""
-        return retrieved, evidence, reason
+            joined_decision = decide_refusal(standalone, joined_evidence, self.settings,
+                                             searcher, joined)
+            if joined_evidence and not joined_decision.reason:
+                return joined, joined_evidence, joined_decision
+        return retrieved, evidence, decision
 
     def _new_result(self, question: str, standalone: str, retrieved: list[Passage],
                     evidence: list[Passage]) -> AnswerResult:
@@ -131,7 +135,12 @@ class AnswerService:
         The small model answers NOT_FOUND to yes/no questions whose evidence plainly
         settles them ("no big announcements are expected"), and to questions whose evidence
         scores far above the refusal threshold (mostly English questions over Arabic text).
-        Then the evidence is quoted, without a verdict: the reader judges."""
+        Then the evidence is quoted, without a verdict: the reader judges. The refusal model
+        has already decided, before the model was asked, that the evidence may answer: its
+        decision stands in every backend, and the evidence is quoted."""
+        if self.settings.refusal_rule == "model":
+            result.mode += ", quoted: the model found no answer"
+            return True
         confident = evidence[0].score >= (refusal_threshold(self.settings, result.language)
                                           + self.settings.quote_margin)
         if result.yes_no or confident:

@@ -34,6 +34,9 @@ class EvalQuestion:
     type: str = ""
     skipped: str = ""  # why it cannot be asked (its gold could not be placed), or ""
     exclude_article: str | None = None  # asked with this article left out of retrieval
+    # Every gold answer text, in any language: a passage holding one answers the question.
+    gold_texts: list[str] = field(default_factory=list)
+    exclude_answers: list[str] = field(default_factory=list)  # passages holding these left out
 
 
 @dataclass
@@ -101,7 +104,7 @@ def seed_question(row: dict, line: int) -> EvalQuestion:
         question=row["question"], answerable=bool(row.get("answerable", bool(spans))),
         article_id=row.get("article_id"), gold_spans=[list(s) for s in spans],
         key_facts=list(row.get("key_facts") or []), answers=[answer] if answer else [],
-        follow_up_of=row.get("follow_up_of"), type=row.get("type", ""),
+        gold_texts=[answer] if answer else [], follow_up_of=row.get("follow_up_of"), type=row.get("type", ""),
     )
 
 
@@ -204,6 +207,7 @@ def arcd_questions(root: Path, articles: dict[str, Article], rows: list[dict] | 
                 id=f"{row['id']}-{lang}", lang=lang, question=text, answerable=True,
                 article_id=aid, gold_spans=[[start, end]] if aid else [],
                 answers=list(row.get(f"answers_{lang}") or []), type="factoid",
+                gold_texts=[a for code in LANGUAGES for a in row.get(f"answers_{code}") or []],
                 skipped=skipped))
     return questions
 

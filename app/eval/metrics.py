@@ -225,13 +225,21 @@ def summarize(records: list[dict]) -> dict[str, dict]:
     return metrics
 
 
+def decision_score(record: dict) -> float | None:
+    """What the run's refusal rule decided on (p(answerable), or the best evidence cosine);
+    records from before it was kept have the cosine only."""
+    score = record.get("refusal_score")
+    return record["top_evidence_score"] if score is None and "refusal_score" not in record \
+        else score
+
+
 def threshold_sweep(records: list[dict], thresholds: Iterable[float]) -> list[dict]:
-    """Refusal precision/recall had the service refused exactly when its best evidence
-    sentence scores below t (its score rule alone), for calibrating refuse_below_en/_ar."""
+    """Refusal precision/recall had the service refused exactly when its decision score is
+    below t (its score alone, without its other rules), for choosing the operating point."""
     rows = []
     for t in thresholds:
         simulated = [{"answerable": r["answerable"],
-                      "refused": r["top_evidence_score"] is None or r["top_evidence_score"] < t}
+                      "refused": decision_score(r) is None or decision_score(r) < t}
                      for r in asked(records)]
         rows.append({"threshold": t, **refusal_metrics(simulated)})
     return rows

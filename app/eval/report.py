@@ -56,7 +56,8 @@ def metrics_table_md(metrics: dict[str, dict]) -> list[str]:
     return lines
 
 
-SWEEP = [round(0.30 + 0.05 * i, 2) for i in range(9)]
+SWEEP = [round(0.1 * i, 1) for i in range(1, 10)]
+CURVE = [round(0.02 * i, 2) for i in range(51)]
 
 
 def sweep_md(records: list[dict]) -> list[str]:
@@ -67,10 +68,11 @@ def sweep_md(records: list[dict]) -> list[str]:
         if all(r["answerable"] for r in mine):
             continue
         if not lines:
-            lines = ["### Refusal by evidence score alone", "",
-                     "Had the service refused exactly when its best evidence sentence scores "
-                     "below the threshold (settings refuse_below_en / refuse_below_ar), "
-                     "ignoring its other refusal rules:", ""]
+            lines = ["### Refusal by the decision's score alone", "",
+                     "Had the service refused exactly when the score its refusal rule decides "
+                     "on is below t (p(answerable) for `refusal_rule=model`, the best evidence "
+                     "sentence's cosine for `threshold`), ignoring its other rules; the plot "
+                     "refusal_curve.png draws the same:", ""]
         lines += [f"| {lang}: threshold | refusal precision | refusal recall | false refusals |",
                   "|---:|---:|---:|---:|"]
         for row in threshold_sweep(mine, SWEEP):
@@ -252,6 +254,31 @@ def _plot_latency(plt, records: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def _plot_refusal_curve(plt, records: list[dict], path: Path) -> bool:
+    """Refusal of unanswerable and of answerable questions over the decision's cut, per
+    language; False (nothing drawn) without unanswerable questions."""
+    langs = [lang for lang in languages_of(records)
+             if not all(r["answerable"] for r in records if r["lang"] == lang)]
+    if not langs:
+        return False
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for lang in langs:
+        sweep = threshold_sweep([r for r in records if r["lang"] == lang], CURVE)
+        colour = GROUP_COLOURS.get(lang)
+        ax.plot(CURVE, [row["refusal_recall"] for row in sweep], color=colour,
+                label=f"{lang}: unanswerable refused")
+        ax.plot(CURVE, [row["false_refusal_rate"] for row in sweep], color=colour,
+                linestyle="--", label=f"{lang}: answerable refused")
+    ax.axhline(0.05, color="grey", linewidth=0.5)
+    ax.set(xlabel="refuse below this decision score", ylabel="share refused",
+           title="refusal over the decision's score")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
 def write_report(folder: Path, summary: dict, records: list[dict]) -> None:
     import matplotlib
 
@@ -262,4 +289,6 @@ def write_report(folder: Path, summary: dict, records: list[dict]) -> None:
     _plot_retrieval_curves(plt, summary, folder / images[0])
     _plot_metric_bars(plt, summary, folder / images[1])
     _plot_latency(plt, records, folder / images[2])
+    if _plot_refusal_curve(plt, asked(records), folder / "refusal_curve.png"):
+        images.append("refusal_curve.png")
     (folder / "report.md").write_text(render_report(summary, records, images), encoding="utf-8")

@@ -7,6 +7,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import random
 import re
 import subprocess
 import time
@@ -101,10 +102,24 @@ def index_dataset(service, dataset: Dataset, progress: bool, log: Callable[[str]
         return service.index([dataset.articles], rebuild=True, progress=progress, log=log)
 
 
+def sampled(questions: list[EvalQuestion], per_language: int, seed: int) -> list[EvalQuestion]:
+    """A seeded random sample of `per_language` standalone questions in each language (a
+    follow-up needs its chain), in file order."""
+    chosen: set[str] = set()
+    rng = random.Random(seed)
+    for lang in sorted({q.lang for q in questions}):
+        pool = [q.id for q in questions if q.lang == lang and not q.follow_up_of]
+        chosen.update(rng.sample(pool, min(per_language, len(pool))))
+    return [q for q in questions if q.id in chosen]
+
+
 def load_checked_questions(dataset: Dataset, articles: dict[str, Article], limit: int | None,
-                           max_chars: int) -> list[EvalQuestion]:
-    """The first `limit` questions in file order, skipped ones included (they count)."""
+                           max_chars: int, sample: int | None = None,
+                           seed: int = 0) -> list[EvalQuestion]:
+    """The first `limit` questions in file order (or a random `sample` per language),
+    skipped ones included (they count)."""
     questions = dataset.load_questions(articles)
+    questions = sampled(questions, sample, seed) if sample else questions
     questions = questions[:limit] if limit else questions
     if not any(not q.skipped for q in questions):
         reasons = Counter(q.skipped for q in questions)
@@ -136,7 +151,8 @@ def curves(records: list[dict]) -> dict:
 def evaluate(settings: Settings, dataset: Dataset, *, limit: int | None = None,
              run_id: str | None = None, reports_dir: Path = REPORTS_DIR, embed_model=None,
              progress: bool = True, log: Callable[[str], object] = print,
-             unanswerable: str | None = None) -> Run:
+             unanswerable: str | None = None, sample: int | None = None,
+             seed: int = 0) -> Run:
     """Index the dataset's articles in a folder of their own, ask every question, score,
     and write summary.json, questions.jsonl and report.md under reports_dir/run_id.
     With unanswerable="gold-removed" every answerable question is also asked with its gold
@@ -156,7 +172,7 @@ def evaluate(settings: Settings, dataset: Dataset, *, limit: int | None = None,
     indexed = time.perf_counter()
     searcher = service.searcher()
     questions = load_checked_questions(dataset, searcher.data.articles, limit,
-                                       settings.max_question_chars)
+                                       settings.max_question_chars, sample, seed)
     if unanswerable:
         questions = questions + gold_removed(questions)
     backend = service.backend.name  # loads the LLM before the clock of question 1
@@ -171,7 +187,8 @@ def evaluate(settings: Settings, dataset: Dataset, *, limit: int | None = None,
                     "questions_file": _relative(dataset.questions_file),
                     "articles": _relative(dataset.articles),
                     "questions": len(asked(records)), **skipped_summary(records),
-                    "limit": limit, "unanswerable": unanswerable},
+                    "limit": limit, "sample": sample and {"per_language": sample, "seed": seed},
+                    "unanswerable": unanswerable},
         "backend": backend,
         "models": {"embedding": manifest.model,
                    "llm": llm_description(service.settings, backend)},
