@@ -120,8 +120,10 @@ class Settings(BaseSettings):
     refuse_below_en: float = Field(0.40, ge=-1, le=1)
     refuse_below_ar: float = Field(0.50, ge=-1, le=1)
     # A model's NOT_FOUND is overruled (the evidence is quoted) when the best evidence
-    # scores this far above the refusal threshold.
+    # scores this far above the refusal threshold (threshold rule), or when p(answerable)
+    # is at least quote_above (model rule); otherwise it refuses.
     quote_margin: float = Field(0.13, ge=0, le=2)
+    quote_above: float = Field(0.9, ge=0, le=1)
 
     # web server (`sanad serve`): the chat, the API and the embeddable widget
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list, description=(

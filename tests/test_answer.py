@@ -112,17 +112,22 @@ def test_not_found_from_the_model_is_a_refusal(searcher):
     assert evidence[0].text.rstrip(".!?") in result.answer
 
 
-def test_under_the_refusal_model_a_not_found_quotes_what_the_model_let_through(searcher,
-                                                                              monkeypatch):
-    # one feature, the top evidence score: answerable above 0, refused below (cut 0.5)
-    model = RefusalModel(("top_evidence",), (0.0,), (0.01,), (1.0,), 0.0, {"default": 0.5})
+def test_under_the_refusal_model_a_not_found_quotes_only_what_it_is_confident_of(searcher,
+                                                                                monkeypatch):
+    # one feature, the top evidence score as the logit: p(answerable) = sigmoid(score),
+    # between 0.5 and 0.73 for any evidence; the cut 0.1 lets the question through
+    model = RefusalModel(("top_evidence",), (0.0,), (1.0,), (1.0,), 0.0, {"default": 0.1})
     monkeypatch.setattr(refusal, "load_model", lambda: model)
-    svc = service(searcher, lambda p: "NOT_FOUND", refusal_rule="model")
+    svc = service(searcher, lambda p: "NOT_FOUND", refusal_rule="model", quote_above=0.5)
     result = svc.answer("How long is the Rhine?")
     assert not result.refused and "the model found no answer" in result.mode
-    assert result.refusal_score == pytest.approx(1.0, abs=1e-3)
+    assert 0.5 <= result.refusal_score < 0.75
     assert result.passages[0].text.rstrip(".!?") in result.answer
-    # the same question the model finds unanswerable is refused before any model call
+    # answerable to the refusal model but below quote_above (0.9): NOT_FOUND stands
+    svc.settings.quote_above = 0.9
+    doubted = svc.answer("How long is the Rhine?")
+    assert doubted.refused and doubted.refusal_reason == "the model found no answer in the evidence"
+    # what the refusal model finds unanswerable is refused before any model call
     asked = []
     low = RefusalModel(("top_evidence",), (0.99,), (0.01,), (1.0,), 0.0, {"default": 0.5})
     monkeypatch.setattr(refusal, "load_model", lambda: low)

@@ -135,14 +135,15 @@ class AnswerService:
         The small model answers NOT_FOUND to yes/no questions whose evidence plainly
         settles them ("no big announcements are expected"), and to questions whose evidence
         scores far above the refusal threshold (mostly English questions over Arabic text).
-        Then the evidence is quoted, without a verdict: the reader judges. The refusal model
-        has already decided, before the model was asked, that the evidence may answer: its
-        decision stands in every backend, and the evidence is quoted."""
+        Then the evidence is quoted, without a verdict: the reader judges. Where the
+        evidence is weaker, the model's NOT_FOUND is the one reading of the evidence that can
+        tell a near-topic trap (a question about Canada over passages about Mexico) from an
+        answer, and it refuses."""
         if self.settings.refusal_rule == "model":
-            result.mode += ", quoted: the model found no answer"
-            return True
-        confident = evidence[0].score >= (refusal_threshold(self.settings, result.language)
-                                          + self.settings.quote_margin)
+            confident = (result.refusal_score or 0.0) >= self.settings.quote_above
+        else:
+            confident = evidence[0].score >= (refusal_threshold(self.settings, result.language)
+                                              + self.settings.quote_margin)
         if result.yes_no or confident:
             result.mode += ", quoted: the model found no answer"
             return True
