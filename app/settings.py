@@ -112,11 +112,12 @@ class Settings(BaseSettings):
     evidence_sentences: int = Field(3, ge=1, le=10)
     history_turns: int = Field(3, ge=0, le=20)
     max_question_chars: int = Field(2000, ge=10)
-    # model: a logistic regression over measurements of the evidence (refusal_model.json,
-    # fit on the dev sets and their gold-removed copies by eval/fit_refusal.py); threshold:
-    # refuse when the best evidence sentence's cosine is below the cuts below (set per
-    # question language on the seed questions with EmbeddingGemma).
-    refusal_rule: Literal["model", "threshold"] = "model"
+    # threshold: refuse when the best evidence sentence's cosine is below the cuts below (set
+    # per question language on the seed questions with EmbeddingGemma); model: a logistic
+    # regression over measurements of the evidence (refusal_model.json, fit on the dev sets
+    # and their gold-removed copies by eval/fit_refusal.py): far fewer false refusals, but
+    # it answers near-topic traps the threshold refuses (docs/answering.md#refusal).
+    refusal_rule: Literal["model", "threshold"] = "threshold"
     refuse_below_en: float = Field(0.40, ge=-1, le=1)
     refuse_below_ar: float = Field(0.50, ge=-1, le=1)
     # A model's NOT_FOUND is overruled (the evidence is quoted) when the best evidence
