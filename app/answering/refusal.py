@@ -101,7 +101,6 @@ class RefusalDecision:
 
     reason: str
     score: float | None
-    rule: str
 
 
 def model_reason(model: RefusalModel, values: dict[str, float | None], lang: str) -> str:
@@ -134,14 +133,13 @@ def decide_refusal(question: str, evidence: list[Passage], settings: Settings,
                    searcher: Searcher, retrieved: Sequence[Passage] = ()) -> RefusalDecision:
     """Whether the articles can answer this. `searcher` is the one the evidence and the
     `retrieved` chunks came from (the same index generation)."""
-    rule = settings.refusal_rule
     if not evidence:
-        return RefusalDecision("nothing relevant was retrieved", None, rule)
+        return RefusalDecision("nothing relevant was retrieved", None)
     lang = detect_language(question)
     names = unknown_names(question, evidence, searcher)
-    if rule == "threshold":
+    if settings.refusal_rule == "threshold":
         return RefusalDecision(threshold_reason(question, evidence, settings, lang, names),
-                               evidence[0].score, rule)
+                               evidence[0].score)
     model = load_model()
     values = measure(question, lang, retrieved, evidence, names)
     reason = model_reason(model, values, lang)
@@ -150,10 +148,4 @@ def decide_refusal(question: str, evidence: list[Passage], settings: Settings,
     # weigh it.
     if not reason and names:
         reason = f"the articles never mention: {', '.join(names)}"
-    return RefusalDecision(reason, round(model.probability(values), 4), rule)
-
-
-def refusal_reason(question: str, evidence: list[Passage], settings: Settings,
-                   searcher: Searcher, retrieved: Sequence[Passage] = ()) -> str:
-    """Why the articles cannot answer this, or "" when they may."""
-    return decide_refusal(question, evidence, settings, searcher, retrieved).reason
+    return RefusalDecision(reason, round(model.probability(values), 4))

@@ -228,9 +228,7 @@ def summarize(records: list[dict]) -> dict[str, dict]:
 def decision_score(record: dict) -> float | None:
     """What the run's refusal rule decided on (p(answerable), or the best evidence cosine);
     records from before it was kept have the cosine only."""
-    score = record.get("refusal_score")
-    return record["top_evidence_score"] if score is None and "refusal_score" not in record \
-        else score
+    return record["refusal_score"] if "refusal_score" in record else record["top_evidence_score"]
 
 
 def threshold_sweep(records: list[dict], thresholds: Iterable[float]) -> list[dict]:

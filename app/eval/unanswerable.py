@@ -33,11 +33,25 @@ def gold_removed(questions: list[EvalQuestion]) -> list[EvalQuestion]:
         and not q.follow_up_of]
 
 
-def holds_any(text: str, answers: list[str]) -> bool:
-    """Whether `text` holds one of `answers` as whole words (normalised: diacritics, letter
-    forms and punctuation do not count)."""
+def phrases(answers: list[str]) -> list[str]:
+    """Each answer as its normalised words (diacritics, letter forms and punctuation do not
+    count), padded to match whole words only."""
+    return [f" {' '.join(words)} " for words in map(tokens, answers) if words]
+
+
+def holds_phrase(text: str, padded: list[str]) -> bool:
     words = f" {' '.join(tokens(text))} "
-    return any(f" {' '.join(tokens(a))} " in words for a in answers if tokens(a))
+    return any(phrase in words for phrase in padded)
+
+
+def holds_any(text: str, answers: list[str]) -> bool:
+    """Whether `text` holds one of `answers` as whole words."""
+    return holds_phrase(text, phrases(answers))
+
+
+def excludes(q: EvalQuestion) -> bool:
+    """Whether the question is asked with something left out of retrieval."""
+    return bool(q.exclude_article or q.exclude_answers)
 
 
 class ExcludingSearcher:
@@ -51,13 +65,13 @@ class ExcludingSearcher:
                  passages: list[tuple[str, int, int]] = ()):
         self._searcher = searcher
         self.excluded = excluded
-        self.answers = list(answers)
+        self.answers = phrases(list(answers))  # tokenised once, matched against every chunk
         self.passages = list(passages)
 
     def _left_out(self, p: Passage) -> bool:
         return (any(p.article_id == aid and p.start < end and start < p.end
                     for aid, start, end in self.passages)
-                or holds_any(p.text, self.answers))
+                or holds_phrase(p.text, self.answers))
 
     def search(self, question: str, k: int = 5, vector: np.ndarray | None = None
                ) -> list[Passage]:
@@ -75,7 +89,7 @@ class ExcludingSearcher:
 
 def excluding(searcher: Searcher, q: EvalQuestion) -> Searcher:
     """The searcher a question is asked with: as is, or without what makes it answerable."""
-    if not q.exclude_article and not q.exclude_answers:
+    if not excludes(q):
         return searcher
     return ExcludingSearcher(searcher, frozenset({q.exclude_article} - {None}),
                              q.exclude_answers)  # type: ignore[return-value]
@@ -92,7 +106,7 @@ def answerer(service: SanadService, k: int) -> Callable[[EvalQuestion, list[Turn
     without = AnswerService(service.settings, searcher, service.backend)
 
     def answer(q: EvalQuestion, history: list[Turn]) -> AnswerResult:
-        if not q.exclude_article and not q.exclude_answers:
+        if not excludes(q):
             return service.answer(q.question, history, k=k)
         asking[0] = q
         return without.answer(q.question, history, k=k)
