@@ -15,10 +15,14 @@ def _file(name: str) -> Traversable:
     return files(PROMPTS_PACKAGE).joinpath(name)
 
 
+EXAMPLES_SUFFIX = "_examples.txt"
+
+
 def names() -> list[str]:
-    """Every prompt template's name (the .txt files besides messages.txt)."""
+    """Every prompt template's name (the .txt files besides messages.txt and examples)."""
     return sorted(f.name.removesuffix(".txt") for f in files(PROMPTS_PACKAGE).iterdir()
-                  if f.name.endswith(".txt") and f.name != "messages.txt")
+                  if f.name.endswith(".txt") and f.name != "messages.txt"
+                  and not f.name.endswith(EXAMPLES_SUFFIX))
 
 
 @cache
@@ -58,3 +62,27 @@ def message(key: str, lang: str) -> str:
 def message_keys() -> set[str]:
     """Every fixed phrase's key."""
     return {key for key, _ in _messages()}
+
+
+@cache
+def examples(name: str) -> tuple[dict[str, str], ...]:
+    """The worked examples in `<name>_examples.txt`: blocks separated by blank lines, each
+    line `key: value`; a key repeated within a block continues its value on a new line."""
+    path = _file(f"{name}{EXAMPLES_SUFFIX}")
+    if not path.is_file():
+        raise FileNotFoundError(f"examples {name!r} not found in the {PROMPTS_PACKAGE!r} package")
+    blocks, block = [], {}
+    for line in [*path.read_text(encoding="utf-8").splitlines(), ""]:
+        if line.startswith("#"):
+            continue
+        if not line.strip():
+            if block:
+                blocks.append(block)
+            block = {}
+            continue
+        key, sep, value = line.partition(":")
+        if not sep:
+            raise ValueError(f"{path.name}: not a 'key: value' line: {line!r}")
+        key, value = key.strip(), value.strip()
+        block[key] = f"{block[key]}\n{value}" if key in block else value
+    return tuple(blocks)

@@ -109,6 +109,15 @@ class Settings(BaseSettings):
     # pieces) or that passage is quoted instead; support: at least half its words are in
     # the cited passage. auto: copy for the small local model, support for openai/ollama.
     answer_check: Literal["auto", "copy", "support"] = "auto"
+    # span: the small local model copies the shortest run of the evidence's words that
+    # answers (the whole sentence stays beside it as evidence), and a cross-language answer
+    # renders only that span; sentences: one to three answer sentences. auto: span for the
+    # small local model, sentences for openai/ollama.
+    answer_form: Literal["auto", "span", "sentences"] = "auto"
+    # A rendering of the article's words into the reader's language is shown only when the
+    # embedding model's cross-lingual cosine to those words reaches this (eval/
+    # calibrate_rendering.py: aligned dev-set answers against other answers of their article).
+    render_min_similarity: float = Field(0.5, ge=-1, le=1)
     evidence_sentences: int = Field(3, ge=1, le=10)
     history_turns: int = Field(3, ge=0, le=20)
     max_question_chars: int = Field(2000, ge=10)

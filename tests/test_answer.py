@@ -1,10 +1,12 @@
 """The answer service with fake models: citation checks, refusal, yes/no, follow-ups."""
 
+import json
 import time
 
 import numpy as np
 import pytest
 
+from app import prompts
 from app.answering import refusal
 from app.answering import service as answer_steps
 from app.answering.copy_check import copy_problem
@@ -34,6 +36,7 @@ def service(searcher, respond=None, backend="local", **settings) -> AnswerServic
     # The general checks are tested with "support"; the copy check has its own tests. The
     # refusal is the threshold rule's, which the tests set (the model has its own tests).
     settings.setdefault("answer_check", "support")
+    settings.setdefault("answer_form", "sentences")
     settings.setdefault("refusal_rule", "threshold")
     settings = Settings(data_dir=searcher.data.folder, refuse_below_en=-1, refuse_below_ar=-1,
                         **settings)
@@ -246,22 +249,77 @@ def test_extractive_backend_quotes_evidence(searcher):
     assert "forty minutes" in other.answer
 
 
-def test_cross_language_local_leads_with_evidence_and_labels_translation(searcher):
-    def respond(prompt):
-        if "You translate text" in prompt:
-            return ("Here is the translation: Mexico called for 20 billion dollars in aid [1]. "
-                    "It was announced by Pedro Gomez [1].\n\nNote: I kept the brackets.")
-        return f"دعا الرئيس المكسيكي إلى توزيع 20 مليار دولار كمساعدات {cite(prompt, '20 مليار')}."
+MEXICO_EN = "Mexican president called for billion aid, Venezuela sanctions?"
 
-    question = "Mexican president called for billion aid, Venezuela sanctions?"
-    result = service(searcher, respond).answer(question)
+
+def _span_then(rendering: str):
+    """A fake model that copies the Arabic span, and renders it as `rendering`."""
+    def respond(prompt):
+        if "You translate short phrases" in prompt:
+            return rendering
+        return f"20 مليار دولار كمساعدات {cite(prompt, '20 مليار')}"
+    return respond
+
+
+def test_cross_language_answer_is_the_span_and_its_checked_rendering(searcher):
+    svc = service(searcher, _span_then("Here is the translation: 20 billion dollars in aid\n\n"
+                                       "Note: literal."),
+                  answer_form="span", render_min_similarity=-1)
+    result = svc.answer(MEXICO_EN)
     assert result.mode == "local, evidence_first"
-    assert "20 مليار" in result.answer
-    assert "Machine translation" in result.translation["label"]
-    # a name like nothing in the Arabic original is an invention: its sentence is left out
-    assert result.translation["text"] == "Mexico called for 20 billion dollars in aid [1]."
-    assert result.translation["names_not_in_original"] == ["Pedro Gomez"]
-    assert "Pedro Gomez" in result.translation["label"]
+    # the answer is the article's short span, the whole sentence stays as the evidence
+    assert "20 مليار دولار كمساعدات [" in result.answer and "الرئيس" not in result.answer
+    cited = result.sentences[0].citations[0]
+    assert "الرئيس" in result.passages[cited - 1].text
+    assert result.translation["text"] == f"20 billion dollars in aid [{cited}]"
+    assert result.translation["withheld"] == 0 and "checked" in result.translation["label"]
+
+
+@pytest.mark.parametrize("rendering", [
+    "Pedro Gomez gave 20 billion dollars in aid",  # a name like nothing in the span
+    "30 billion dollars in aid",  # a number the span does not state
+    "billions of dollars in aid",  # the span's 20 left out
+    "ستة",  # not in the reader's language
+    "20 billion dollars in aid, which the United Nations and the Red Cross will hand out "
+    "to every country in the region over the next ten years",  # not a rendering
+])
+def test_a_rendering_that_fails_a_check_is_withheld_and_never_shown(searcher, rendering):
+    svc = service(searcher, _span_then(rendering), answer_form="span", render_min_similarity=-1)
+    items = list(svc.answer_stream(MEXICO_EN))
+    result = items[-1]
+    assert result.translation["text"] == "" and result.translation["withheld"] == 1
+    assert "No reliable English rendering" in result.translation["label"]
+    shown = json.dumps(result.as_dict(), ensure_ascii=False) + "".join(
+        t.text for t in items[:-1])
+    assert rendering.split(",")[0] not in shown
+
+
+def test_a_rendering_far_in_meaning_from_the_span_is_withheld(searcher):
+    svc = service(searcher, _span_then("20 billion dollars in aid"), answer_form="span",
+                  render_min_similarity=1.0)
+    result = svc.answer(MEXICO_EN)
+    assert result.translation["text"] == ""
+    rendering = result.translation["renderings"][0]
+    assert rendering["problems"] == ["its meaning is too far from the article's words"]
+    assert rendering["similarity"] < 1.0
+
+
+def test_a_same_language_answer_is_the_span_cited_even_when_the_model_forgets_the_number(
+        searcher):
+    svc = service(searcher, lambda p: "20 مليار دولار كمساعدات", answer_form="span")
+    result = svc.answer("إلامَ دعا الرئيس المكسيكي الولايات المتحدة؟")
+    assert result.translation is None and not result.refused
+    assert result.sentences[0].text == "20 مليار دولار كمساعدات"
+    assert "20 مليار" in result.passages[result.sentences[0].citations[0] - 1].text
+
+
+def test_the_span_prompt_fences_the_passages_and_shows_worked_examples(searcher):
+    seen = []
+    svc = service(searcher, lambda p: seen.append(p) or "NOT_FOUND", answer_form="span")
+    svc.answer("Which city does the Rhine reach near the North Sea?")
+    prompt = seen[0]
+    assert "shortest run of words" in prompt and "<<<PASSAGES" in prompt
+    assert prompt.count("Question:") == len(prompts.examples("span")) + 1
 
 
 def test_cross_language_strong_backend_answers_directly(searcher):
@@ -422,27 +480,28 @@ def test_question_words_are_no_support():
 
 
 def _mexico_answer(prompt: str) -> str:
-    return f"دعا الرئيس المكسيكي الولايات المتحدة إلى توزيع 20 مليار دولار {cite(prompt, '20 مليار')}."
+    return f"توزيع 20 مليار دولار كمساعدات {cite(prompt, '20 مليار')}"
 
 
 def _condensed_or_translated(prompt: str) -> str:
     if "Standalone question" in prompt:
         return "Mexican president called for billion aid, Venezuela sanctions?"
-    return "The Mexican president called for 20 billion dollars [1]."
+    return "distributing 20 billion dollars in aid [1]."
 
 
 def test_side_calls_keep_out_of_the_answer_context(searcher):
     """Condensing and translating go to the side context, so the answer context's last
     prompt (whose prefix llama.cpp reuses) is always an answer prompt."""
     main_llm, side_llm = FakeLLM(_mexico_answer), FakeLLM(_condensed_or_translated)
-    settings = Settings(data_dir=searcher.data.folder, refuse_below_en=-1, refuse_below_ar=-1)
+    settings = Settings(data_dir=searcher.data.folder, refuse_below_en=-1, refuse_below_ar=-1,
+                        render_min_similarity=-1)
     svc = AnswerService(settings, lambda: searcher, Backend("local", main_llm, side_llm=side_llm))
     result = svc.answer("And Venezuela sanctions?", [Turn("Mexican president called for aid?",
                                                           "He called for aid [1].")])
-    assert result.translation and "20 billion" in result.translation["text"]
-    assert main_llm.prompts and all("You answer questions" in p for p in main_llm.prompts)
-    assert len(side_llm.prompts) == 2  # the condense call and the translation
-    assert not any("You answer questions" in p for p in side_llm.prompts)
+    assert "20 billion" in result.translation["text"], result.translation["renderings"]
+    assert main_llm.prompts and all("You find the answer" in p for p in main_llm.prompts)
+    assert len(side_llm.prompts) == 2  # the condense call and the rendering
+    assert not any("You find the answer" in p for p in side_llm.prompts)
 
 
 def test_one_context_saves_the_answer_prompt_before_side_calls_and_restores_it(searcher):
@@ -458,7 +517,7 @@ def test_one_context_saves_the_answer_prompt_before_side_calls_and_restores_it(s
             events.append("restore")
 
     def reply(prompt):
-        answering = "You answer questions" in prompt
+        answering = "You find the answer" in prompt
         events.append("answer" if answering else "side")
         return _mexico_answer(prompt) if answering else _condensed_or_translated(prompt)
 

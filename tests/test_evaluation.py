@@ -21,7 +21,7 @@ class AnswerSentence(NamedTuple):
     support: float | None
 
 
-NO_CHECKS = {"dropped_sentences": 0, "dropped": {}, "quoted": [], "names_withheld": 0}
+NO_CHECKS = {"dropped_sentences": 0, "dropped": {}, "quoted": [], "renderings_withheld": 0}
 
 
 # -- helpers: records shaped like the run's questions.jsonl lines ------------------------
@@ -153,31 +153,33 @@ def test_what_the_checks_dropped_is_counted_per_reason():
                        {"text": "d", "problems": ["yes/no answer answers 'yes' while …"]},
                        {"text": "e", "problems": ["something new"]}]}
     assert scoring.check_counts(raw) == {
-        "dropped_sentences": 5, "names_withheld": 1, "quoted": ["paraphrased"],
+        "dropped_sentences": 5, "renderings_withheld": 1, "quoted": ["paraphrased"],
         "dropped": {"low_support": 1, "no_citation": 1, "not_copied": 1,
                     "number_not_in_source": 1, "other": 1, "yes_no_contradiction": 1}}
     old = {"refused": False, "mode": "local, quoted after failed checks", "dropped": 2}
     assert scoring.check_counts(old) == {"dropped_sentences": 2, "dropped": {"unrecorded": 2},
                                          "quoted": ["all_sentences_failed"],
-                                         "names_withheld": None}  # not stored then: unknown
+                                         "renderings_withheld": None}  # not stored: unknown
+    new = {"refused": False, "mode": "local, evidence_first", "renderings_withheld": 2}
+    assert scoring.check_counts(new)["renderings_withheld"] == 2
 
 
 def test_check_metrics_sum_over_answers_and_skip_refusals():
     first = {"dropped_sentences": 2, "dropped": {"no_citation": 1, "low_support": 1},
-             "quoted": ["paraphrased"], "names_withheld": 0}
+             "quoted": ["paraphrased"], "renderings_withheld": 0}
     second = {"dropped_sentences": 1, "dropped": {"no_citation": 1}, "quoted": [],
-              "names_withheld": 2}
+              "renderings_withheld": 2}
     refused = {"dropped_sentences": 9, "dropped": {"no_citation": 9}, "quoted": ["x"],
-               "names_withheld": 9}
+               "renderings_withheld": 9}
     m = metrics.check_metrics([record(checks=first), record(checks=second),
                                record(refused=True, checks=refused)])
-    assert (m["dropped_sentences"], m["quoted_answers"], m["translations_withholding_names"]) \
+    assert (m["dropped_sentences"], m["quoted_answers"], m["answers_withholding_renderings"]) \
         == (3, 1, 1)
     assert m["checks"] == {"dropped": {"low_support": 1, "no_citation": 2},
                            "quoted": {"paraphrased": 1},
-                           "withheld": {"answers": 1, "names": 2}}
-    unknown = dict(second, names_withheld=None)
-    assert metrics.check_metrics([record(checks=unknown)])["translations_withholding_names"] \
+                           "withheld": {"answers": 1, "renderings": 2}}
+    unknown = dict(second, renderings_withheld=None)
+    assert metrics.check_metrics([record(checks=unknown)])["answers_withholding_renderings"] \
         is None
 
 
@@ -472,7 +474,7 @@ def test_what_the_checks_dropped_reaches_the_record():
     r = scoring.score_result(question(), res, 1, [])
     assert r["dropped"] == [{"text": "Bad", "problems": ["no citation"]}]
     assert r["checks"] == {"dropped_sentences": 1, "dropped": {"no_citation": 1},
-                           "quoted": ["paraphrased"], "names_withheld": 0}
+                           "quoted": ["paraphrased"], "renderings_withheld": 0}
 
 
 def test_scoring_a_stored_record_again_gives_the_same_record():

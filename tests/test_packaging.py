@@ -18,7 +18,13 @@ WIDGET_FILES = sorted(p.name for p in (ROOT / "app" / "web" / "widget").iterdir(
 
 
 def test_every_prompt_file_loads_and_renders():
-    assert {f"{name}.txt" for name in prompts.names()} | {"messages.txt"} == set(PROMPT_FILES)
+    examples = {f.removesuffix(prompts.EXAMPLES_SUFFIX) for f in PROMPT_FILES
+                if f.endswith(prompts.EXAMPLES_SUFFIX)}
+    assert {f"{name}.txt" for name in prompts.names()} | {"messages.txt"} | {
+        f"{name}{prompts.EXAMPLES_SUFFIX}" for name in examples} == set(PROMPT_FILES)
+    for name in examples:  # every example has the keys its prompt shows
+        keys = {frozenset(example) for example in prompts.examples(name)}
+        assert len(keys) == 1 and all(prompts.examples(name)[0].values())
     for name in prompts.names():
         values = {key: f"<{key}>" for key in prompts.placeholders(name)}
         text = prompts.render(name, **values)

@@ -13,7 +13,7 @@ from llama_index.core.llms import ChatMessage
 
 from app import prompts
 from app.answering.checks import with_markers
-from app.answering.corpus import Passage
+from app.answering.corpus import CITATION_MARKERS, Passage, normalize
 from app.answering.results import Token
 from app.language import LANGUAGE_NAMES
 from app.llm import Backend
@@ -33,6 +33,32 @@ def answer_messages(question: str, evidence: list[Passage], lang: str) -> list[C
     ]
 
 
+def span_messages(question: str, evidence: list[Passage]) -> list[ChatMessage]:
+    """The span prompt: worked examples, then the evidence numbered and fenced as data, and
+    the question. The reply is the evidence's own words, in the evidence's language."""
+    messages = [ChatMessage(role="system", content=prompts.render("span_system"))]
+    for example in prompts.examples("span"):
+        messages += [
+            ChatMessage(role="user", content=prompts.render(
+                "span_user", passages=example["passages"], question=example["question"])),
+            ChatMessage(role="assistant", content=example["answer"]),
+        ]
+    passages = "\n".join(f"[{p.n}] {p.text}" for p in evidence)
+    messages.append(ChatMessage(role="user", content=prompts.render(
+        "span_user", passages=passages, question=question)))
+    return messages
+
+
+def with_span_citation(span: str, evidence: list[Passage]) -> str:
+    """The span with the number of the passage it was copied from when the model left the
+    number out (small models often do); unchanged when it has one or copies none."""
+    if CITATION_MARKERS.search(span) or found_nothing(span):
+        return span
+    copied = normalize(span.strip().rstrip(".،,؛"))
+    source = next((p for p in evidence if copied and copied in normalize(p.text)), None)
+    return with_markers(span.strip(), [source.n]) if source else span
+
+
 def extractive_quote(evidence: list[Passage]) -> str:
     """The best evidence sentences, quoted, each with its citation."""
     best = evidence[0].score
@@ -46,18 +72,22 @@ def found_nothing(draft: str) -> bool:
 
 
 def draft(backend: Backend, question: str, evidence: list[Passage], lang: str,
-          first_token: Callable[[], None]) -> Generator[Token, None, str]:
-    """Stream the draft answer in `lang` as tokens; return its whole text. `first_token`
-    is called once the first piece of text exists."""
+          first_token: Callable[[], None], span: bool = False) -> Generator[Token, None, str]:
+    """Stream the draft answer in `lang` as tokens (with `span`: the evidence's shortest
+    answering words, in the evidence's language); return its whole text. `first_token` is
+    called once the first piece of text exists."""
     if backend.llm is None:
         text = extractive_quote(evidence)
         yield Token(text)
         first_token()
         return text
     pieces = []
-    for delta in backend.stream(answer_messages(question, evidence, lang)):
+    messages = (span_messages(question, evidence) if span
+                else answer_messages(question, evidence, lang))
+    for delta in backend.stream(messages):
         if not pieces:
             first_token()
         pieces.append(delta)
         yield Token(delta)
-    return "".join(pieces).strip()
+    text = "".join(pieces).strip()
+    return with_span_citation(text, evidence) if span else text

@@ -47,3 +47,14 @@ def copy_only(settings: Settings, backend: Backend) -> bool:
     if check == "auto":
         return backend.llm is not None and backend.name not in STRONG_BACKENDS
     return check == "copy"
+
+
+def answers_with_span(settings: Settings, backend: Backend, yes_no: bool) -> bool:
+    """Whether the model is asked for the evidence's shortest answering words rather than
+    answer sentences. A yes/no question keeps sentences: its answer is a verdict with the
+    sentence it rests on (render.with_basis)."""
+    form = settings.answer_form
+    if form == "auto":
+        form = "span" if backend.llm is not None and backend.name not in STRONG_BACKENDS \
+            else "sentences"
+    return form == "span" and not yes_no

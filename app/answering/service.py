@@ -14,16 +14,16 @@ import time
 from collections.abc import Callable, Iterator
 
 from app.answering.checks import check_answer
-from app.answering.corpus import Passage, Searcher, script_of
+from app.answering.corpus import Passage, Searcher, document_vectors, script_of
 from app.answering.evidence import EvidenceSelector
 from app.answering.followup import condense, joined_with_previous, recent
 from app.answering.generation import draft, extractive_quote, found_nothing
-from app.answering.policy import LanguagePlan, copy_only, language_plan
+from app.answering.policy import LanguagePlan, answers_with_span, copy_only, language_plan
 from app.answering.question import Turn, checked_question
 from app.answering.refusal import RefusalDecision, decide_refusal, refusal_threshold
 from app.answering.render import answer_text, evidence_first, refusal, sentences, with_basis
+from app.answering.rendering import render_answer
 from app.answering.results import AnswerResult, Evidence, Token
-from app.answering.translation import translate
 from app.language import detect_language, is_yes_no_question
 from app.llm import Backend
 from app.settings import Settings
@@ -65,8 +65,9 @@ class AnswerService:
             yield from self._refuse(result, decision.reason, clock)
             return
         plan = self._language_plan(result, evidence)
+        span = answers_with_span(self.settings, self.backend, result.yes_no)
         text = yield from draft(self.backend, standalone, evidence, plan.answer_lang,
-                                lambda: clock.mark("first_token_ms"))
+                                lambda: clock.mark("first_token_ms"), span)
         clock.mark("first_token_ms")
         if found_nothing(text):
             if not self._quote_instead(result, evidence):
@@ -80,7 +81,8 @@ class AnswerService:
             return
         self._render(result, evidence, plan)
         if plan.evidence_first and self.backend.llm is not None:
-            yield from translate(self.backend, result, plan.answer_lang, result.language)
+            yield from render_answer(self.backend, result, plan.answer_lang, result.language,
+                                     _similarity(searcher), self.settings.render_min_similarity)
         result.timings = clock.finish()
         yield result
 
@@ -184,6 +186,14 @@ class AnswerService:
         clock.mark("first_token_ms")
         result.timings = clock.finish()
         yield result
+
+
+def _similarity(searcher: Searcher):
+    """The embedding model's cosine between two texts, in any languages."""
+    def cosine(a: str, b: str) -> float:
+        va, vb = document_vectors(searcher, [a, b])
+        return float(va @ vb / ((va @ va) ** 0.5 * (vb @ vb) ** 0.5 or 1.0))
+    return cosine
 
 
 class _Clock:

@@ -103,6 +103,17 @@ def exact_match(prediction: str, golds: list[str]) -> float | None:
     return float(normalize_answer(prediction) in golds)
 
 
+def contains_gold(prediction: str, golds: list[str]) -> float | None:
+    """1.0 when a normalised gold answer appears, as whole words, in the normalised
+    prediction (a short answer first, or a sentence holding it); None without a gold that
+    has words."""
+    golds = _gold_texts(golds)
+    if not golds:
+        return None
+    padded = f" {normalize_answer(prediction)} "
+    return float(any(f" {g} " in padded for g in golds))
+
+
 def _f1(prediction: list[str], gold: list[str]) -> float:
     common = sum((Counter(prediction) & Counter(gold)).values())
     if common == 0:

@@ -140,17 +140,17 @@ def check_metrics(records: list[dict]) -> dict:
     for r in answered:
         dropped.update(r["checks"]["dropped"])
         quoted.update(r["checks"]["quoted"])
-    # None: a record from before the withheld names were stored
-    withheld = [n for r in answered if (n := r["checks"]["names_withheld"]) is not None]
+    # None: a record from before withheld translations were stored
+    withheld = [n for r in answered if (n := r["checks"]["renderings_withheld"]) is not None]
     known = bool(withheld) or not answered
     return {
         "dropped_sentences": sum(r["checks"]["dropped_sentences"] for r in answered),
         "quoted_answers": sum(bool(r["checks"]["quoted"]) for r in answered),
-        "translations_withholding_names": sum(n > 0 for n in withheld) if known else None,
+        "answers_withholding_renderings": sum(n > 0 for n in withheld) if known else None,
         "checks": {"dropped": dict(sorted(dropped.items())),
                    "quoted": dict(sorted(quoted.items())),
                    "withheld": {"answers": sum(n > 0 for n in withheld) if known else None,
-                                "names": sum(withheld) if known else None}},
+                                "renderings": sum(withheld) if known else None}},
     }
 
 
@@ -164,6 +164,7 @@ def answer_metrics(records: list[dict]) -> dict:
                                 for r in with_facts),
         "exact_match": mean(r["exact_match"] for r in gold),
         "f1": mean(r["f1"] for r in gold),
+        "containment": mean(r.get("contains_gold") for r in gold),
         "answers_in_other_script": sum(not r["scored_in_question_script"] for r in gold),
     }
 
@@ -248,14 +249,14 @@ TABLE_METRICS = [
     "questions", "answerable", "unanswerable", "skipped",
     *(f"hit@{n}" for n in HIT_AT), *(f"recall@{n}" for n in RECALL_AT), "mrr@10", "ndcg@10",
     "evidence_hit", "citation_precision", "citation_recall", "out_of_range_markers",
-    "dropped_sentences", "quoted_answers", "translations_withholding_names",
-    "key_fact_recall", "exact_match", "f1", "answers_in_other_script",
+    "dropped_sentences", "quoted_answers", "answers_withholding_renderings",
+    "key_fact_recall", "exact_match", "f1", "containment", "answers_in_other_script",
     "refusal_precision", "refusal_recall", "false_refusal_rate",
     "latency_retrieval_p50_ms", "latency_retrieval_p95_ms", "latency_first_token_p50_ms",
     "latency_first_token_p95_ms", "latency_total_p50_ms", "latency_total_p95_ms",
 ]
 COUNTS = {"questions", "answerable", "unanswerable", "skipped", "out_of_range_markers",
-          "dropped_sentences", "quoted_answers", "translations_withholding_names",
+          "dropped_sentences", "quoted_answers", "answers_withholding_renderings",
           "answers_in_other_script"}
 LOWER_IS_BETTER = COUNTS - {"questions", "answerable", "unanswerable"} | {"false_refusal_rate"}
 

@@ -108,8 +108,8 @@ def checks_md(metrics: dict[str, dict]) -> list[str]:
         names = sorted({name for g in groups for name in metrics[g]["checks"][kind]})
         rows += [(kind, name, [metrics[g]["checks"][kind].get(name, 0) for g in groups])
                  for name in names]
-    rows += [("withheld", "names in the translation",
-              [metrics[g]["checks"]["withheld"]["names"] for g in groups])]
+    rows += [("withheld", "answer parts without a reliable rendering",
+              [metrics[g]["checks"]["withheld"]["renderings"] for g in groups])]
     lines = ["## What the checks took out", "",
              "Answer sentences the checks dropped (per reason: a sentence with two problems "
              "counts under both), answers that quote the evidence instead of the model's words "

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 
 from app.eval.datasets import LANGUAGES, EvalQuestion
 from app.eval.matching import (
+    contains_gold,
     exact_match,
     key_fact_found,
     overlaps,
@@ -27,8 +28,8 @@ from app.service import AnswerResult
 
 # Every fixed phrase of prompts/messages.txt; the service adds them around the articles'
 # words, so they are no part of an answer (tests/test_evaluation.py checks the list).
-BOILERPLATE_KEYS = ("refusal", "translation_label", "evidence_intro", "yesno_basis",
-                    "extractive_intro", "names_left_out", "articles_say")
+BOILERPLATE_KEYS = ("refusal", "rendering_label", "rendering_withheld", "no_rendering",
+                    "evidence_intro", "yesno_basis", "extractive_intro", "articles_say")
 
 # Why the checks removed an answer sentence: the start of each problem the checks write
 # (app.answering.checks, the yes/no check) and its short name in the metrics.
@@ -90,7 +91,7 @@ def record_of(q: EvalQuestion, result: AnswerResult, relevant_chunks: int,
         "refusal_score": result.refusal_score, "mode": result.mode, "answer": result.answer,
         "translation": translation.get("text") or None,
         "translation_lang": translation.get("lang"),
-        "names_withheld": list(translation.get("names_not_in_original") or []),
+        "renderings_withheld": translation.get("withheld", 0),
         "top_evidence_score": result.passages[0].score if result.passages else None,
         "retrieved": [{**_passage(p, "rank", rank), "text": p.text[:300]}
                       for rank, p in enumerate(result.retrieved, start=1)],
@@ -110,14 +111,16 @@ def record_of(q: EvalQuestion, result: AnswerResult, relevant_chunks: int,
 
 
 def scored_text(record: dict) -> str:
-    """The text EM, F1 and key facts judge: the translation when the answer came in the
-    articles' language with one into the question's language, else the answer; nothing
+    """The text EM, F1 and key facts judge: the rendering when the answer came in the
+    articles' language with one into the question's language (empty when every rendering
+    was withheld: the reader got no answer in their language), else the answer; nothing
     for a refusal."""
     if record["refused"]:
         return ""
     text = record["answer"]
-    if record.get("translation") and record.get("translation_lang") in (None, record["lang"]):
-        text = record["translation"]
+    if record.get("translation_lang") == record["lang"] or (
+            record.get("translation") and record.get("translation_lang") is None):
+        text = record.get("translation") or ""
     return without_boilerplate(text)
 
 
@@ -139,8 +142,17 @@ def check_counts(record: dict) -> dict:
     return {"dropped_sentences": (record["dropped"] if isinstance(record.get("dropped"), int)
                                   else len(record.get("dropped") or [])),
             "dropped": dict(sorted(dropped.items())), "quoted": quoted,
-            "names_withheld": (len(record["names_withheld"]) if "names_withheld" in record
-                               else None)}
+            "renderings_withheld": _renderings_withheld(record)}
+
+
+def _renderings_withheld(record: dict) -> int | None:
+    """Answer parts whose rendering failed its checks; records from before renderings
+    count a translation that withheld names as one, and older ones are unknown (None)."""
+    if "renderings_withheld" in record:
+        return record["renderings_withheld"]
+    if "names_withheld" in record:
+        return int(bool(record["names_withheld"]))
+    return None
 
 
 def score_record(record: dict) -> dict:
@@ -164,6 +176,7 @@ def score_record(record: dict) -> dict:
                             if scorable else None)
     r["exact_match"] = exact_match(text, record["gold_answers"]) if scorable else None
     r["f1"] = token_f1(text, record["gold_answers"]) if scorable else None
+    r["contains_gold"] = contains_gold(text, record["gold_answers"]) if scorable else None
     r["checks"] = check_counts(record)
     return r
 
@@ -183,7 +196,7 @@ def skipped_record(q: EvalQuestion) -> dict:
         "answerable": q.answerable, "article_id": q.article_id, "gold_spans": q.gold_spans,
         "key_facts": q.key_facts, "gold_answers": q.answers, "refused": False,
         "refusal_reason": "", "refusal_score": None, "mode": "", "answer": "", "translation": None,
-        "names_withheld": [], "retrieved": [], "relevant_chunks": 0, "evidence": [], "cited": [],
+        "renderings_withheld": 0, "retrieved": [], "relevant_chunks": 0, "evidence": [], "cited": [],
         "sentences": [],
         "removed_markers": 0, "dropped": [], "top_evidence_score": None, "timings": {},
     })

@@ -54,8 +54,9 @@ def print_run(out: Console, summary: dict, folder: Path) -> None:
     checks = summary["metrics"]["overall"]["checks"]
     parts = [f"{kind} {name} {n}" for kind in ("dropped", "quoted")
              for name, n in checks[kind].items()]
-    if checks["withheld"]["names"]:
-        parts.append(f"withheld {checks['withheld']['names']} name(s) from translations")
+    if checks["withheld"]["renderings"]:
+        parts.append(f"withheld {checks['withheld']['renderings']} rendering(s) that failed "
+                     "their checks")
     if parts:
         out.print("checks: " + ", ".join(parts))
     if dataset.get("skipped"):

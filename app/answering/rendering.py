@@ -1,0 +1,164 @@
+"""Cross-language answers: the article's answering words rendered into the reader's
+language, shown only when the rendering passes checks against those words.
+
+The small local model is good at copying the short run of Arabic words that answers a
+question, and bad at turning long Arabic sentences full of names into English. So the
+answer is that short span (generation.py, the span prompt), and only the span is rendered:
+short phrases translate far better. A rendering is kept when it is in the reader's script,
+states exactly the span's numbers, has no name that sounds like nothing in the span or the
+question, is not much longer than the span, and means what the span means (cross-lingual
+similarity of the embedding model, above a floor calibrated on the dev set's aligned
+answers). Nothing that fails is shown, not even its words in a label: the label says how
+many sentences were withheld.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from llama_index.core.llms import ChatMessage
+
+from app import prompts
+from app.answering.checks import restates_question, with_markers
+from app.answering.corpus import CITATION_MARKERS, STOPWORDS, script_of, tokens
+from app.answering.results import AnswerResult, Token
+from app.language import LANGUAGE_NAMES
+from app.llm import Backend
+from app.names import names_not_in_source
+from app.numbers import numbers_in
+
+# A rendering is a phrase, not a story: at most this many words per word of its source.
+MAX_LENGTH_RATIO = 3.0
+MAX_EXTRA_WORDS = 4
+# The small model renders a short phrase far better than a long sentence: longer answer
+# parts are rendered clause by clause, and a clause longer than this is not rendered.
+MAX_RENDER_WORDS = 16
+_CLAUSE_BREAK = re.compile(r"\s*[,،;؛:]\s+")
+_LATIN_WORD = re.compile(r"[A-Za-z\u00C0-\u024F][\w'’-]*")
+
+Similarity = Callable[[str, str], float]  # (rendering, source) → cosine
+# "Here is the translation:" and the like, which small models put before the text.
+_PREAMBLE = re.compile(r"^\s*(here is|here's)[^:\n]*:\s*", re.IGNORECASE)
+# "Note: the original uses…": the small model's comments after a translation.
+_AFTERWORD = re.compile(r"\n\s*\(?(note|notes|translator's note)\b.*", re.IGNORECASE | re.DOTALL)
+
+
+@dataclass
+class Rendering:
+    source: str  # the article's words
+    citations: list[int]
+    text: str = ""  # the kept rendering, "" when none passed
+    problems: list[str] | None = None  # why the last candidate failed
+    similarity: float | None = None
+
+
+def render_messages(phrase: str, source: str, target: str) -> list[ChatMessage]:
+    """The rendering prompt: worked examples in the asked direction, then the phrase."""
+    messages = [ChatMessage(role="system", content=prompts.render(
+        "render_system", source=LANGUAGE_NAMES[source], target=LANGUAGE_NAMES[target]))]
+    for example in prompts.examples("render"):
+        if source in example and target in example:
+            messages += [ChatMessage(role="user", content=example[source]),
+                         ChatMessage(role="assistant", content=example[target])]
+    messages.append(ChatMessage(role="user", content=phrase))
+    return messages
+
+
+def cleaned(reply: str) -> str:
+    """The rendering without the small model's preamble and notes, on one line."""
+    text = CITATION_MARKERS.sub("", _AFTERWORD.sub("", _PREAMBLE.sub("", reply))).strip()
+    text = text.splitlines()[0] if text else ""
+    return text.strip().strip('"“”«»').strip()
+
+
+def _names(text: str) -> list[str]:
+    """Capitalised Latin words, except a sentence-initial function word ("The", "More")."""
+    words = [m.group(0) for m in _LATIN_WORD.finditer(text) if m.group(0)[0].isupper()]
+    return [w for w in words if w.lower() not in STOPWORDS]
+
+
+def clauses(text: str) -> list[str]:
+    """`text` as the pieces to render: itself when short, else its comma-separated clauses
+    (a clause of fewer than three words joins the one before it)."""
+    if len(tokens(text)) <= MAX_RENDER_WORDS:
+        return [text]
+    pieces: list[str] = []
+    for piece in _CLAUSE_BREAK.split(text.strip()):
+        if pieces and len(tokens(piece)) < 3:
+            pieces[-1] = f"{pieces[-1]}, {piece}"
+        elif piece.strip():
+            pieces.append(piece.strip())
+    return pieces
+
+
+def rendering_problems(rendering: str, source: str, question: str, target_script: str
+                       ) -> list[str]:
+    """Why `rendering` cannot be shown as the meaning of `source` (empty when it can)."""
+    problems = []
+    if not rendering or script_of(rendering) != target_script:
+        return ["not written in the reader's language"]
+    if restates_question(rendering, question):
+        problems.append("it only restates the question")
+    if numbers_in(rendering) != numbers_in(source):
+        problems.append("its numbers differ from the article's")
+    if target_script == "latin" and names_not_in_source(_names(rendering), source, question):
+        problems.append("a name that sounds like nothing in the article's words")
+    if len(tokens(rendering)) > MAX_LENGTH_RATIO * len(tokens(source)) + MAX_EXTRA_WORDS:
+        problems.append("much longer than the article's words")
+    return problems
+
+
+def render(backend: Backend, span: str, citations: list[int], question: str, source: str,
+           target: str, similarity: Similarity, min_similarity: float) -> Rendering:
+    """One answer part rendered into `target`, clause by clause when long, and checked:
+    it is kept only when every clause passes."""
+    result = Rendering(source=span, citations=citations)
+    pieces, scores = [], []
+    for clause in clauses(span):
+        if len(tokens(clause)) > MAX_RENDER_WORDS:
+            result.problems = ["too long to render reliably"]
+            return result
+        candidate = cleaned(backend.complete(render_messages(clause, source, target),
+                                             side=True))
+        problems = rendering_problems(candidate, clause, question, script_of_language(target))
+        if not problems:
+            scores.append(round(similarity(candidate, clause), 3))
+            if scores[-1] < min_similarity:
+                problems.append("its meaning is too far from the article's words")
+        if problems:
+            result.problems, result.similarity = problems, min(scores, default=None)
+            return result
+        pieces.append(candidate)
+    result.problems, result.similarity = [], min(scores)
+    result.text = ", ".join(pieces)
+    return result
+
+
+def script_of_language(lang: str) -> str:
+    return "arabic" if lang == "ar" else "latin"
+
+
+def render_answer(backend: Backend, result: AnswerResult, source: str, target: str,
+                  similarity: Similarity, min_similarity: float) -> Iterator[Token]:
+    """Render each answer sentence from `source` into `target`; set `result.translation`
+    to the kept renderings (with their citations) and the count withheld. Yields the kept
+    text once, after the checks: nothing unchecked is streamed."""
+    renderings = [render(backend, s.text, s.citations, result.standalone_question, source,
+                         target, similarity, min_similarity) for s in result.sentences]
+    kept = [r for r in renderings if r.text]
+    withheld = len(renderings) - len(kept)
+    text = " ".join(with_markers(r.text, r.citations) for r in kept)
+    if kept:
+        label = prompts.message("rendering_label", target)
+        if withheld:
+            label += " " + prompts.message("rendering_withheld", target).format(n=withheld)
+    else:
+        label = prompts.message("no_rendering", target)
+    result.translation = {"text": text, "lang": target, "label": label, "withheld": withheld,
+                          "renderings": [{"source": r.source, "text": r.text,
+                                          "citations": r.citations, "similarity": r.similarity,
+                                          "problems": r.problems or []} for r in renderings]}
+    if text:
+        yield Token(text, part="translation")

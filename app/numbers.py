@@ -1,0 +1,56 @@
+"""The numbers a text states, as values, whether written in digits or in English or Arabic
+words: "20 billion" and "20 مليار" state the same {20, 1e9}; "six" and "ستة" the same {6}.
+
+A rendering of an Arabic answer into English must state exactly the numbers its source
+states; this is how that is compared without trusting the model to copy them.
+"""
+
+from __future__ import annotations
+
+import re
+
+from index.text import normalize, strip_clitic
+
+_EN = {
+    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
+    "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18,
+    "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60,
+    "seventy": 70, "eighty": 80, "ninety": 90, "hundred": 100, "hundreds": 100,
+    "thousand": 1000, "thousands": 1000, "million": 10**6, "millions": 10**6,
+    "billion": 10**9, "billions": 10**9, "dozen": 12, "half": 0.5, "quarter": 0.25,
+    "third": 1 / 3, "twice": 2, "double": 2,
+}
+# Cardinal forms after normalize() (alef folded, ى → ي); masculine, feminine, case forms.
+_AR_FORMS = {
+    0: "صفر", 1: "واحد واحدة", 2: "اثنان اثنين اثنتان اثنتين اثنتا اثنا", 3: "ثلاث ثلاثة",
+    4: "اربع اربعة", 5: "خمس خمسة", 6: "ست ستة", 7: "سبع سبعة", 8: "ثمان ثماني ثمانية",
+    9: "تسع تسعة", 10: "عشر عشرة", 20: "عشرون عشرين", 30: "ثلاثون ثلاثين",
+    40: "اربعون اربعين", 50: "خمسون خمسين", 60: "ستون ستين", 70: "سبعون سبعين",
+    80: "ثمانون ثمانين", 90: "تسعون تسعين", 100: "مئة مائة مئات", 200: "مئتان مئتين مائتان مائتين",
+    1000: "الف الاف", 2000: "الفان الفين", 10**6: "مليون ملايين", 2 * 10**6: "مليونان مليونين",
+    10**9: "مليار مليارات بليون", 0.5: "نصف", 0.25: "ربع", 1 / 3: "ثلث", 12: "دزينة",
+}
+_AR = {form: value for value, forms in _AR_FORMS.items() for form in forms.split()}
+_DIGITS = re.compile(r"\d+(?:[.,]\d+)*")
+_AR_PREFIXES = ("وال", "بال", "وب", "ول", "ال", "و", "ب", "ل", "ف")  # longest first
+
+
+def _digit_value(text: str) -> float:
+    text = text.replace(",", "") if re.fullmatch(r"\d{1,3}(,\d{3})+", text) else text
+    return float(text.replace(",", "."))
+
+
+def numbers_in(text: str) -> set[float]:
+    """The values of every number in `text`: digits, and English or Arabic number words."""
+    plain = normalize(text)
+    values = {_digit_value(d) for d in _DIGITS.findall(plain)}
+    for word in re.findall(r"[^\W\d_]+", plain):
+        if word in _EN:
+            values.add(_EN[word])
+            continue
+        for form in {word, strip_clitic(word, _AR_PREFIXES, min_rest=3)}:
+            if form in _AR:
+                values.add(_AR[form])
+                break
+    return {round(v, 6) for v in values}

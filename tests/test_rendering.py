@@ -1,0 +1,105 @@
+"""The checks a rendering of the article's words must pass before a reader sees it, on
+hand-made cases: numbers as values in digits and words, names by sound, length."""
+
+from __future__ import annotations
+
+import pytest
+
+from app import prompts
+from app.answering.rendering import clauses, cleaned, render_messages, rendering_problems
+from app.numbers import numbers_in
+
+SPAN = "20 مليار دولار كمساعدات لأمريكا اللاتينية ورفع العقوبات عن فنزويلا"
+
+
+@pytest.mark.parametrize("text, values", [
+    ("20 مليار دولار", {20, 10**9}),
+    ("$20 billion", {20, 10**9}),
+    ("ستة", {6}),
+    ("six Grammys", {6}),
+    ("بخمسة آلاف", {5, 1000}),
+    ("وأربعة", {4}),
+    ("1,000 people", {1000}),
+    ("3.5 million", {3.5, 10**6}),
+    ("عام ١٩٢٣", {1923}),
+    ("more than half", {0.5}),
+    ("نصف", {0.5}),
+    ("Tennessee and Seventeenth street", set()),  # words holding number words are not numbers
+    ("الستار", set()),
+])
+def test_numbers_are_read_as_values_from_digits_and_words(text, values):
+    assert numbers_in(text) == {round(v, 6) for v in values}
+
+
+def test_a_faithful_rendering_passes():
+    rendering = "20 billion dollars in aid to Latin America and lifting the sanctions on Venezuela"
+    assert rendering_problems(rendering, SPAN, "What did Mexico request?", "latin") == []
+
+
+@pytest.mark.parametrize("rendering, problem", [
+    ("30 billion dollars in aid to Latin America", "numbers differ"),
+    ("billions in aid to Latin America and Venezuela", "numbers differ"),
+    ("20 billion dollars for Michelangelo Buonaparte", "a name"),
+    ("٢٠ مليار دولار", "reader's language"),
+    ("", "reader's language"),
+    ("20 billion dollars in aid to Latin America and lifting the sanctions on Venezuela, "
+     "a plan that the region's leaders have long asked for and that the White House has "
+     "refused for many years because of the costs", "much longer"),
+])
+def test_a_rendering_that_changes_what_the_article_says_fails(rendering, problem):
+    problems = rendering_problems(rendering, SPAN, "What did Mexico request?", "latin")
+    assert any(problem in p for p in problems)
+
+
+def test_a_name_from_the_question_is_not_an_invention():
+    # "Marlee Matlin" may be written as the reader asked it, even if the span spells it
+    # in a way the skeleton match misses
+    assert rendering_problems("the anthem that Marlee Matlin signed", "النشيد الذي ترجمته",
+                              "What did Marlee Matlin translate?", "latin") == []
+
+
+def test_a_rendering_that_only_restates_the_question_fails():
+    assert "it only restates the question" in rendering_problems(
+        "what Mexico did after those talks", "عمليات ترحيل الفنزويليين",
+        "What did Mexico do after those talks?", "latin")
+
+
+def test_a_long_answer_is_rendered_clause_by_clause():
+    long = ("في وقت سابق من هذا الشهر، دعا الرئيس المكسيكي الولايات المتحدة علنا إلى توزيع "
+            "20 مليار دولار كمساعدات لدول أمريكا اللاتينية ومنطقة البحر الكاريبي، ورفع "
+            "العقوبات عن فنزويلا")
+    assert clauses(long) == [
+        "في وقت سابق من هذا الشهر",
+        "دعا الرئيس المكسيكي الولايات المتحدة علنا إلى توزيع 20 مليار دولار كمساعدات لدول "
+        "أمريكا اللاتينية ومنطقة البحر الكاريبي",
+        "ورفع العقوبات عن فنزويلا"]
+    assert clauses("واشنطن يوم الجمعة") == ["واشنطن يوم الجمعة"]
+
+
+def test_the_small_models_wrapping_is_cleaned_off():
+    assert cleaned('Here is the translation: "20 billion dollars" [1]\n\nNote: literal.') \
+        == "20 billion dollars"
+
+
+def test_render_prompt_shows_examples_in_the_asked_direction():
+    to_english = render_messages("عام 1923", "ar", "en")
+    to_arabic = render_messages("in 1923", "en", "ar")
+    pairs = len(prompts.examples("render"))
+    assert len(to_english) == len(to_arabic) == 1 + 2 * pairs + 1
+    assert to_english[1].content == to_arabic[2].content  # the same pair, turned round
+    assert to_english[-1].content == "عام 1923" and "from Arabic into English" in \
+        to_english[0].content
+
+
+def test_examples_files_are_parsed_into_blocks(tmp_path, monkeypatch):
+    (tmp_path / "demo_examples.txt").write_text(
+        "# a comment\nq: one\nq: two\na: x\n\n\nq: three\na: y\n", encoding="utf-8")
+    monkeypatch.setattr(prompts, "_file", lambda name: tmp_path / name)
+    prompts.examples.cache_clear()
+    try:
+        assert prompts.examples("demo") == ({"q": "one\ntwo", "a": "x"}, {"q": "three", "a": "y"})
+        (tmp_path / "bad_examples.txt").write_text("no key here\n", encoding="utf-8")
+        with pytest.raises(ValueError, match="key: value"):
+            prompts.examples("bad")
+    finally:
+        prompts.examples.cache_clear()
