@@ -118,6 +118,9 @@ class Settings(BaseSettings):
     # embedding model's cross-lingual cosine to those words reaches this (eval/
     # calibrate_rendering.py: aligned dev-set answers against other answers of their article).
     render_min_similarity: float = Field(0.5, ge=-1, le=1)
+    # ...and when each of its content words is within this cosine of some word of the
+    # article's words (a word with no counterpart there is an invention).
+    render_min_word_similarity: float = Field(0.55, ge=-1, le=1)
     evidence_sentences: int = Field(3, ge=1, le=10)
     history_turns: int = Field(3, ge=0, le=20)
     max_question_chars: int = Field(2000, ge=10)

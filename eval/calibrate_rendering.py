@@ -4,7 +4,9 @@ an Arabic answer and its English rendering, on a dataset's aligned gold answers.
 Positives are each question's `answers_ar[0]` against its own `answers_en[0]`; negatives
 the same Arabic answer against the English answer of another question about the same
 article (a near miss: same topic, other fact). For each candidate floor the script prints
-the share of positives kept and of negatives let through.
+the share of positives kept and of negatives let through, for the whole-phrase cosine
+(`render_min_similarity`) and for the word check (`render_min_word_similarity`: every
+content word of the English answer within the floor of some word of the Arabic one).
 
     python eval/calibrate_rendering.py ../shared/datasets/xquad-ar-dev [--pairs 300]
 """
@@ -21,10 +23,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from app.answering.rendering import content_words  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from index.embedding import load_embedder  # noqa: E402
 
-FLOORS = (0.3, 0.4, 0.45, 0.5, 0.55, 0.6)
+FLOORS = (0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65)
 
 
 def aligned_pairs(dataset: Path, count: int, seed: int) -> list[dict]:
@@ -63,10 +66,41 @@ def main() -> None:
             negatives.append(float(arabic[i] @ english[rng.choice(others)]))
     negatives_array = np.array(negatives)
     print(f"{len(rows)} aligned pairs, {len(negatives)} near misses (same article)")
-    print("floor  positives kept  near misses through")
+    print("phrase cosine floor  positives kept  near misses through")
     for floor in FLOORS:
-        print(f"{floor:5.2f}  {(positives >= floor).mean():14.3f}  "
+        print(f"{floor:19.2f}  {(positives >= floor).mean():14.3f}  "
               f"{(negatives_array >= floor).mean():19.3f}")
+    word_positives, word_negatives = word_scores(embedder, rows, rng)
+    print("word floor  positives kept  near misses through")
+    for floor in FLOORS:
+        print(f"{floor:10.2f}  {(word_positives >= floor).mean():14.3f}  "
+              f"{(word_negatives >= floor).mean():19.3f}")
+
+
+def word_scores(embedder, rows: list[dict], rng: random.Random) -> tuple[np.ndarray, np.ndarray]:
+    """Per pair, the lowest best-match cosine of the English answer's content words to the
+    Arabic answer's words: what the word check compares with its floor."""
+    english = [content_words(r["answers_en"][0]) for r in rows]
+    arabic = [content_words(r["answers_ar"][0]) for r in rows]
+    vocabulary = sorted({w for words in english + arabic for w in words})
+    vectors = unit(np.asarray(embedder.embed_documents(vocabulary)))
+    index = {w: i for i, w in enumerate(vocabulary)}
+
+    def score(en: list[str], ar: list[str]) -> float | None:
+        if not en or not ar:
+            return None
+        cosines = vectors[[index[w] for w in en]] @ vectors[[index[w] for w in ar]].T
+        return float(cosines.max(axis=1).min())
+
+    positives, negatives = [], []
+    for i, row in enumerate(rows):
+        if (s := score(english[i], arabic[i])) is not None:
+            positives.append(s)
+        others = [j for j, other in enumerate(rows) if other["title"] == row["title"] and j != i
+                  and english[j] and set(english[j]) != set(english[i])]
+        if others and (s := score(english[rng.choice(others)], arabic[i])) is not None:
+            negatives.append(s)
+    return np.array(positives), np.array(negatives)
 
 
 if __name__ == "__main__":

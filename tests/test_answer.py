@@ -37,6 +37,9 @@ def service(searcher, respond=None, backend="local", **settings) -> AnswerServic
     # refusal is the threshold rule's, which the tests set (the model has its own tests).
     settings.setdefault("answer_check", "support")
     settings.setdefault("answer_form", "sentences")
+    # the fake embedder's cosines mean nothing across languages: those checks have their own
+    settings.setdefault("render_min_similarity", -1)
+    settings.setdefault("render_min_word_similarity", -1)
     settings.setdefault("refusal_rule", "threshold")
     settings = Settings(data_dir=searcher.data.folder, refuse_below_en=-1, refuse_below_ar=-1,
                         **settings)
@@ -264,7 +267,7 @@ def _span_then(rendering: str):
 def test_cross_language_answer_is_the_span_and_its_checked_rendering(searcher):
     svc = service(searcher, _span_then("Here is the translation: 20 billion dollars in aid\n\n"
                                        "Note: literal."),
-                  answer_form="span", render_min_similarity=-1)
+                  answer_form="span")
     result = svc.answer(MEXICO_EN)
     assert result.mode == "local, evidence_first"
     # the answer is the article's short span, the whole sentence stays as the evidence
@@ -284,7 +287,7 @@ def test_cross_language_answer_is_the_span_and_its_checked_rendering(searcher):
     "to every country in the region over the next ten years",  # not a rendering
 ])
 def test_a_rendering_that_fails_a_check_is_withheld_and_never_shown(searcher, rendering):
-    svc = service(searcher, _span_then(rendering), answer_form="span", render_min_similarity=-1)
+    svc = service(searcher, _span_then(rendering), answer_form="span")
     items = list(svc.answer_stream(MEXICO_EN))
     result = items[-1]
     assert result.translation["text"] == "" and result.translation["withheld"] == 1
@@ -302,6 +305,14 @@ def test_a_rendering_far_in_meaning_from_the_span_is_withheld(searcher):
     rendering = result.translation["renderings"][0]
     assert rendering["problems"] == ["its meaning is too far from the article's words"]
     assert rendering["similarity"] < 1.0
+
+
+def test_a_rendering_word_with_no_counterpart_in_the_span_is_withheld(searcher):
+    svc = service(searcher, _span_then("20 billion dollars in aid"), answer_form="span",
+                  render_min_word_similarity=1.0)
+    result = svc.answer(MEXICO_EN)
+    assert result.translation["text"] == ""
+    assert "no counterpart" in result.translation["renderings"][0]["problems"][0]
 
 
 def test_a_same_language_answer_is_the_span_cited_even_when_the_model_forgets_the_number(
@@ -494,7 +505,7 @@ def test_side_calls_keep_out_of_the_answer_context(searcher):
     prompt (whose prefix llama.cpp reuses) is always an answer prompt."""
     main_llm, side_llm = FakeLLM(_mexico_answer), FakeLLM(_condensed_or_translated)
     settings = Settings(data_dir=searcher.data.folder, refuse_below_en=-1, refuse_below_ar=-1,
-                        render_min_similarity=-1)
+                        render_min_similarity=-1, render_min_word_similarity=-1)
     svc = AnswerService(settings, lambda: searcher, Backend("local", main_llm, side_llm=side_llm))
     result = svc.answer("And Venezuela sanctions?", [Turn("Mexican president called for aid?",
                                                           "He called for aid [1].")])

@@ -3,10 +3,18 @@ hand-made cases: numbers as values in digits and words, names by sound, length."
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from app import prompts
-from app.answering.rendering import clauses, cleaned, render_messages, rendering_problems
+from app.answering.rendering import (
+    clauses,
+    cleaned,
+    content_words,
+    render_messages,
+    rendering_problems,
+    unmatched_words,
+)
 from app.numbers import numbers_in
 
 SPAN = "20 مليار دولار كمساعدات لأمريكا اللاتينية ورفع العقوبات عن فنزويلا"
@@ -103,3 +111,25 @@ def test_examples_files_are_parsed_into_blocks(tmp_path, monkeypatch):
             prompts.examples("bad")
     finally:
         prompts.examples.cache_clear()
+
+
+# Cosines a cross-lingual model might give, by hand: each English word with each Arabic one.
+WORD_COSINES = {("ambitious", "طموحة"): 0.7, ("agenda", "أجندة"): 0.8,
+                ("healthy", "طموحة"): 0.3, ("diet", "أجندة"): 0.35}
+
+
+def hand_made_cosines(words, source_words):
+    return np.array([[WORD_COSINES.get((w.lower(), s), 0.1) for s in source_words]
+                     for w in words])
+
+
+def test_every_content_word_of_a_rendering_needs_a_counterpart_in_the_span():
+    assert unmatched_words("an ambitious agenda", "أجندة طموحة", hand_made_cosines, 0.55) == []
+    assert unmatched_words("a healthy agenda", "أجندة طموحة", hand_made_cosines, 0.55) \
+        == ["healthy"]
+    assert unmatched_words("a healthy diet", "أجندة طموحة", hand_made_cosines, 0.55) \
+        == ["healthy", "diet"]
+
+
+def test_content_words_leave_out_function_words_numbers_and_markers():
+    assert content_words("The 20 billion dollars in aid [1]") == ["billion", "dollars", "aid"]

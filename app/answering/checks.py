@@ -77,7 +77,10 @@ def _content_words(text: str) -> list[str]:
 
 
 def restates_question(sentence: str, question: str) -> bool:
-    """Whether every content word of `sentence` is in `question` (an answer adding nothing)."""
+    """Whether every content word of `sentence` is in `question` (an answer adding nothing).
+    A number the question does not hold is something added: "1944" answers "when?"."""
+    if _numbers(sentence) - _numbers(question):
+        return False
     words = set(_content_words(sentence)) - _VERDICT_TOKENS
     return words <= set(_content_words(question))
 

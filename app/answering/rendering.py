@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import numpy as np
 from llama_index.core.llms import ChatMessage
 
 from app import prompts
@@ -39,6 +40,8 @@ _CLAUSE_BREAK = re.compile(r"\s*[,،;؛:]\s+")
 _LATIN_WORD = re.compile(r"[A-Za-z\u00C0-\u024F][\w'’-]*")
 
 Similarity = Callable[[str, str], float]  # (rendering, source) → cosine
+# (rendering words, source words) → their cosines, one row per rendering word
+WordSimilarity = Callable[[list[str], list[str]], "np.ndarray"]
 # "Here is the translation:" and the like, which small models put before the text.
 _PREAMBLE = re.compile(r"^\s*(here is|here's)[^:\n]*:\s*", re.IGNORECASE)
 # "Note: the original uses…": the small model's comments after a translation.
@@ -110,8 +113,46 @@ def rendering_problems(rendering: str, source: str, question: str, target_script
     return problems
 
 
+def content_words(text: str) -> list[str]:
+    """The words a rendering must account for: no function words, numbers or markers."""
+    words = re.findall(r"[^\W\d_][\w'’-]*", CITATION_MARKERS.sub("", text))
+    return list(dict.fromkeys(w for w in words if w.lower() not in STOPWORDS and len(w) > 1))
+
+
+def unmatched_words(rendering: str, source: str, word_similarity: WordSimilarity,
+                    floor: float) -> list[str]:
+    """The rendering's content words with no word of the source they could translate:
+    none of the source's words is within `floor` cosine of them ("diet" in a rendering of
+    أجندة طموحة, "ambitious agenda"). Words are compared one by one, across scripts."""
+    words, source_words = content_words(rendering), content_words(source)
+    if not words or not source_words:
+        return []
+    best = np.asarray(word_similarity(words, source_words)).max(axis=1)
+    return [w for w, score in zip(words, best, strict=True) if score < floor]
+
+
+@dataclass(frozen=True)
+class RenderChecks:
+    """The embedding model's two checks of a rendering, and their floors."""
+
+    similarity: Similarity
+    word_similarity: WordSimilarity
+    min_similarity: float
+    min_word_similarity: float
+
+    def problems(self, rendering: str, source: str) -> tuple[list[str], float]:
+        score = round(self.similarity(rendering, source), 3)
+        if score < self.min_similarity:
+            return ["its meaning is too far from the article's words"], score
+        unmatched = unmatched_words(rendering, source, self.word_similarity,
+                                    self.min_word_similarity)
+        if unmatched:
+            return [f"{len(unmatched)} word(s) with no counterpart in the article's words"], score
+        return [], score
+
+
 def render(backend: Backend, span: str, citations: list[int], question: str, source: str,
-           target: str, similarity: Similarity, min_similarity: float) -> Rendering:
+           target: str, checks: RenderChecks) -> Rendering:
     """One answer part rendered into `target`, clause by clause when long, and checked:
     it is kept only when every clause passes."""
     result = Rendering(source=span, citations=citations)
@@ -124,9 +165,8 @@ def render(backend: Backend, span: str, citations: list[int], question: str, sou
                                              side=True))
         problems = rendering_problems(candidate, clause, question, script_of_language(target))
         if not problems:
-            scores.append(round(similarity(candidate, clause), 3))
-            if scores[-1] < min_similarity:
-                problems.append("its meaning is too far from the article's words")
+            problems, score = checks.problems(candidate, clause)
+            scores.append(score)
         if problems:
             result.problems, result.similarity = problems, min(scores, default=None)
             return result
@@ -141,12 +181,12 @@ def script_of_language(lang: str) -> str:
 
 
 def render_answer(backend: Backend, result: AnswerResult, source: str, target: str,
-                  similarity: Similarity, min_similarity: float) -> Iterator[Token]:
+                  checks: RenderChecks) -> Iterator[Token]:
     """Render each answer sentence from `source` into `target`; set `result.translation`
     to the kept renderings (with their citations) and the count withheld. Yields the kept
     text once, after the checks: nothing unchecked is streamed."""
     renderings = [render(backend, s.text, s.citations, result.standalone_question, source,
-                         target, similarity, min_similarity) for s in result.sentences]
+                         target, checks) for s in result.sentences]
     kept = [r for r in renderings if r.text]
     withheld = len(renderings) - len(kept)
     text = " ".join(with_markers(r.text, r.citations) for r in kept)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 
+import numpy as np
+
 from app.answering.checks import check_answer
 from app.answering.corpus import Passage, Searcher, document_vectors, script_of
 from app.answering.evidence import EvidenceSelector
@@ -22,7 +24,7 @@ from app.answering.policy import LanguagePlan, answers_with_span, copy_only, lan
 from app.answering.question import Turn, checked_question
 from app.answering.refusal import RefusalDecision, decide_refusal, refusal_threshold
 from app.answering.render import answer_text, evidence_first, refusal, sentences, with_basis
-from app.answering.rendering import render_answer
+from app.answering.rendering import RenderChecks, render_answer
 from app.answering.results import AnswerResult, Evidence, Token
 from app.language import detect_language, is_yes_no_question
 from app.llm import Backend
@@ -82,7 +84,7 @@ class AnswerService:
         self._render(result, evidence, plan)
         if plan.evidence_first and self.backend.llm is not None:
             yield from render_answer(self.backend, result, plan.answer_lang, result.language,
-                                     _similarity(searcher), self.settings.render_min_similarity)
+                                     _render_checks(searcher, self.settings))
         result.timings = clock.finish()
         yield result
 
@@ -188,12 +190,22 @@ class AnswerService:
         yield result
 
 
-def _similarity(searcher: Searcher):
-    """The embedding model's cosine between two texts, in any languages."""
-    def cosine(a: str, b: str) -> float:
-        va, vb = document_vectors(searcher, [a, b])
-        return float(va @ vb / ((va @ va) ** 0.5 * (vb @ vb) ** 0.5 or 1.0))
-    return cosine
+def _render_checks(searcher: Searcher, settings: Settings) -> RenderChecks:
+    """The embedding model's cosines between texts, and between words, in any languages."""
+    def unit(texts: list[str]) -> np.ndarray:
+        vectors = np.asarray(document_vectors(searcher, texts), dtype=np.float32)
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+    def similarity(a: str, b: str) -> float:
+        va, vb = unit([a, b])
+        return float(va @ vb)
+
+    def word_similarity(words: list[str], source_words: list[str]) -> np.ndarray:
+        vectors = unit(words + source_words)
+        return vectors[:len(words)] @ vectors[len(words):].T
+
+    return RenderChecks(similarity, word_similarity, settings.render_min_similarity,
+                        settings.render_min_word_similarity)
 
 
 class _Clock:

@@ -61,10 +61,13 @@ def question_and_history(messages: list[ChatMessageIn]) -> tuple[str, list[Turn]
 
 
 def full_text(result: AnswerResult) -> str:
-    """The answer as a chat message: the verified answer, then any labelled translation."""
+    """The answer as a chat message: the verified answer, then any checked rendering into
+    the reader's language with its label (the label alone when every rendering was withheld)."""
     text = result.answer
     if result.translation:
-        text += f"\n\n{result.translation['text']}\n({result.translation['label']})"
+        rendering = result.translation["text"]
+        text += f"\n\n{rendering}\n" if rendering else "\n\n"
+        text += f"({result.translation['label']})"
     return text
 
 
