@@ -51,20 +51,27 @@ def test_arabic_question_gets_arabic_answer_citing_paragraph_7(sanad):
     assert_quotes_exact(result)
 
 
-def test_english_question_leads_with_evidence_and_labelled_translation(sanad):
+def test_english_question_gets_the_arabic_span_and_only_checked_renderings(sanad):
     result = sanad.answer("What did Mexico request?")
     assert not result.refused
     assert 7 in cited_paragraphs(result)
     assert result.evidence and any("20 مليار" in e.quote for e in result.evidence)
-    # the answer is the Arabic evidence, introduced in English; the English rendering is a
-    # labelled machine translation beside it, never passed off as the answer
+    # the answer is the article's words, introduced in English; beside it, renderings of
+    # those words into English, each shown only if it passed every check
     assert "evidence_first" in result.mode, result.mode
     assert result.answer.startswith(prompts.message("evidence_intro", "en"))
-    assert result.translation is not None, result.as_dict()
-    assert result.translation["lang"] == "en"
-    assert result.translation["label"].startswith(prompts.message("translation_label", "en"))
-    assert result.translation["text"] and script_of(result.translation["text"]) == "latin"
-    assert result.translation["text"] not in result.answer
+    translation = result.translation
+    assert translation is not None and translation["lang"] == "en", result.as_dict()
+    renderings = translation["renderings"]
+    assert [r["source"] for r in renderings] == [s.text for s in result.sentences]
+    kept = [r for r in renderings if r["text"]]
+    assert translation["withheld"] == len(renderings) - len(kept)
+    for r in kept:
+        assert not r["problems"] and script_of(r["text"]) == "latin"
+        assert r["text"] in translation["text"]
+    assert all(r["problems"] for r in renderings if not r["text"])
+    label = "rendering_label" if kept else "no_rendering"
+    assert translation["label"].startswith(prompts.message(label, "en"))
     # every sentence shown as the answer survived the citation checks
     assert_cited_as_shown(result)
     assert_quotes_exact(result)

@@ -59,6 +59,12 @@ def test_a_rendering_that_changes_what_the_article_says_fails(rendering, problem
     assert any(problem in p for p in problems)
 
 
+@pytest.mark.parametrize("rendering, span", [("1944", "عام 1944"), ("63%", "63%"),
+                                              ("December 27", "27 ديسمبر")])
+def test_numbers_and_dates_render_in_any_script(rendering, span):
+    assert rendering_problems(rendering, span, "When?", "latin") == []
+
+
 def test_a_name_from_the_question_is_not_an_invention():
     # "Marlee Matlin" may be written as the reader asked it, even if the span spells it
     # in a way the skeleton match misses

@@ -100,7 +100,8 @@ def rendering_problems(rendering: str, source: str, question: str, target_script
                        ) -> list[str]:
     """Why `rendering` cannot be shown as the meaning of `source` (empty when it can)."""
     problems = []
-    if not rendering or script_of(rendering) != target_script:
+    # digits and symbols alone ("1944", "63%") read the same in every language
+    if not rendering or script_of(rendering) not in (target_script, "other"):
         return ["not written in the reader's language"]
     if restates_question(rendering, question):
         problems.append("it only restates the question")
