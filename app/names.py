@@ -66,23 +66,28 @@ def source_skeletons(text: str) -> set[str]:
     return {s for s in arabic if len(s) >= 2} | {w.lower() for w in re.findall(r"[A-Za-z]+", text)}
 
 
-def is_in_source(word: str, skeletons: set[str]) -> bool:
-    """Whether the Latin `word` could be a transliteration of a word with these skeletons."""
+def is_in_source(word: str, skeletons: set[str], strict: bool = False) -> bool:
+    """Whether the Latin `word` could be a transliteration of a word with these skeletons.
+    A skeleton too short to compare by similarity ("Ali", "Tokyo") passes, or with `strict`
+    must equal one of them ("Apple" is not أبلين)."""
     if word.lower() in COMMON or word.lower() in skeletons:
         return True
     target = latin_skeleton(word)
-    if len(target) < 3:  # too short to tell ("Ali", "Tokyo"): not held against it
-        return True
+    if len(target) < 3:
+        return not strict or target in skeletons
     return any(len(s) >= 3 and abs(len(s) - len(target)) <= 1
                and difflib.SequenceMatcher(None, target, s).ratio() >= MIN_SIMILARITY
                for s in skeletons)
 
 
-def names_not_in_source(names: list[str], source: str, question: str = "") -> list[str]:
+def names_not_in_source(names: list[str], source: str, question: str = "",
+                        strict: bool = False) -> list[str]:
     """The names (each one or more capitalised words) with a word found nowhere in the
     source (Arabic, possibly with Latin words such as a site's name) nor in the question."""
-    skeletons = source_skeletons(source)
+    skeletons = source_skeletons(source) | {
+        s for word in re.findall(r"[\u0600-\u06FF]+", source) for s in arabic_skeletons(word)
+        if strict and s}
     asked = question.lower()
     return [name for name in names
-            if any(w.lower() not in asked and not is_in_source(w, skeletons)
+            if any(w.lower() not in asked and not is_in_source(w, skeletons, strict)
                    for w in re.findall(r"[^\W\d_]+", name))]

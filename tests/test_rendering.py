@@ -48,6 +48,7 @@ def test_a_faithful_rendering_passes():
     ("30 billion dollars in aid to Latin America", "numbers differ"),
     ("billions in aid to Latin America and Venezuela", "numbers differ"),
     ("20 billion dollars for Michelangelo Buonaparte", "a name"),
+    ("20 billion dollars for New York University", "a name"),  # short skeletons, no match
     ("٢٠ مليار دولار", "reader's language"),
     ("", "reader's language"),
     ("20 billion dollars in aid to Latin America and lifting the sanctions on Venezuela, "
@@ -63,6 +64,12 @@ def test_a_rendering_that_changes_what_the_article_says_fails(rendering, problem
                                               ("December 27", "27 ديسمبر")])
 def test_numbers_and_dates_render_in_any_script(rendering, span):
     assert rendering_problems(rendering, span, "When?", "latin") == []
+
+
+def test_a_short_name_must_match_the_source_exactly():
+    assert rendering_problems("Apple in 1998", "أبلين سنة 1998", "Where?", "latin")
+    assert rendering_problems("Ali in 1998", "علي سنة 1998", "Who?", "latin") == []
+    assert rendering_problems("Tokyo in 1998", "طوكيو سنة 1998", "Where?", "latin") == []
 
 
 def test_a_name_from_the_question_is_not_an_invention():

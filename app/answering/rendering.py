@@ -107,7 +107,8 @@ def rendering_problems(rendering: str, source: str, question: str, target_script
         problems.append("it only restates the question")
     if numbers_in(rendering) != numbers_in(source):
         problems.append("its numbers differ from the article's")
-    if target_script == "latin" and names_not_in_source(_names(rendering), source, question):
+    if target_script == "latin" and names_not_in_source(_names(rendering), source, question,
+                                                        strict=True):
         problems.append("a name that sounds like nothing in the article's words")
     if len(tokens(rendering)) > MAX_LENGTH_RATIO * len(tokens(source)) + MAX_EXTRA_WORDS:
         problems.append("much longer than the article's words")
