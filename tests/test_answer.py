@@ -324,6 +324,16 @@ def test_a_same_language_answer_is_the_span_cited_even_when_the_model_forgets_th
     assert "20 مليار" in result.passages[result.sentences[0].citations[0] - 1].text
 
 
+@pytest.mark.parametrize("form, quoted", [("span", True), ("sentences", False)])
+def test_a_span_must_be_one_copied_run(searcher, form, quoted):
+    two_runs = "الرئيس المكسيكي 20 مليار دولار كمساعدات"  # two pieces of one sentence
+    svc = service(searcher, lambda p: f"{two_runs} {cite(p, '20 مليار')}", answer_form=form,
+                  answer_check="copy")
+    result = svc.answer("إلامَ دعا الرئيس المكسيكي الولايات المتحدة؟")
+    assert (result.sentences[0].text != two_runs) == quoted
+    assert ("quoted where the model paraphrased" in result.mode) == quoted
+
+
 def test_the_span_prompt_fences_the_passages_and_shows_worked_examples(searcher):
     seen = []
     svc = service(searcher, lambda p: seen.append(p) or "NOT_FOUND", answer_form="span")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from app.answering.copy_check import copy_problem
+from app.answering.copy_check import COPY_MAX_PIECES, copy_problem
 from app.answering.corpus import (
     CITATION_MARKERS,
     LATIN_NAME_WORD,
@@ -115,7 +115,8 @@ def split_markers(text: str, max_n: int) -> tuple[list[tuple[str, list[int]]], i
 
 
 def check_sentence(sentence: str, citations: list[int], passages: dict[int, str],
-                   question: str = "", copy_only: bool = False) -> CheckedSentence:
+                   question: str = "", copy_only: bool = False,
+                   max_pieces: int = COPY_MAX_PIECES) -> CheckedSentence:
     checked = CheckedSentence(text=sentence, citations=citations, support=None)
     if not citations:
         checked.problems.append("no citation")
@@ -149,26 +150,29 @@ def check_sentence(sentence: str, citations: list[int], passages: dict[int, str]
         if checked.support < MIN_SUPPORT:
             checked.problems.append(f"only {checked.support:.0%} of its words are in the cited text")
         if copy_only and not checked.problems:
-            checked.not_copied = copy_problem(sentence, cited, question)
+            checked.not_copied = copy_problem(sentence, cited, question, max_pieces)
     return checked
 
 
 def check_answer(text: str, passages: dict[int, str], question: str = "",
-                 required_script: str | None = None, copy_only: bool = False) -> CheckedAnswer:
+                 required_script: str | None = None, copy_only: bool = False,
+                 max_pieces: int = COPY_MAX_PIECES) -> CheckedAnswer:
     """Check every sentence; a sentence that fails against the passage it cites but passes
     against another one gets that passage's number instead (small models mostly cite [1]).
     With `required_script`, sentences written in another script are dropped: a small model
     asked to answer in the articles' language that switches language is not trusted.
     With `copy_only`, a sentence that is sound but not the cited text's own words is
-    replaced by the cited passages, quoted (each passage once)."""
+    replaced by the cited passages, quoted (each passage once); `max_pieces` is how many
+    copied runs a sentence may be made of."""
     pieces, removed = split_markers(text, max(passages, default=0))
     checked: list[CheckedSentence] = []
     for sentence, cited in pieces:
-        result = check_sentence(sentence, cited, passages, question, copy_only)
+        result = check_sentence(sentence, cited, passages, question, copy_only, max_pieces)
         if required_script and script_of(sentence) not in (required_script, "other"):
             result.problems.append("written in another language than the articles")
         elif not result.ok:
-            result = _recite(sentence, cited, passages, question, copy_only) or result
+            result = _recite(sentence, cited, passages, question, copy_only,
+                             max_pieces) or result
         if result.not_copied and not result.problems:
             checked.append(result)  # listed as dropped, with the reason
             quoted = {n for s in checked if s.ok for n in s.citations if s.quoted_for}
@@ -182,14 +186,15 @@ def check_answer(text: str, passages: dict[int, str], question: str = "",
 
 
 def _recite(sentence: str, cited: list[int], passages: dict[int, str], question: str,
-            copy_only: bool = False) -> CheckedSentence | None:
+            copy_only: bool = False, max_pieces: int = COPY_MAX_PIECES
+            ) -> CheckedSentence | None:
     """The sentence checked against the single passage that supports it best, if one does."""
     best = None
     for n in passages:
         # Only same-script passages can confirm a sentence word by word.
         if [n] == cited or script_of(passages[n]) != script_of(sentence):
             continue
-        candidate = check_sentence(sentence, [n], passages, question, copy_only)
+        candidate = check_sentence(sentence, [n], passages, question, copy_only, max_pieces)
         if candidate.ok and (best is None or (candidate.support or 0) > (best.support or 0)):
             best = candidate
     if best is not None:

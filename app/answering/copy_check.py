@@ -57,12 +57,15 @@ def copy_pieces(sentence: str, sources: list[str]) -> tuple[int, list[str]]:
     return runs, missing
 
 
-def copy_problem(sentence: str, cited: str, question: str) -> str:
+def copy_problem(sentence: str, cited: str, question: str,
+                 max_pieces: int = COPY_MAX_PIECES) -> str:
     """Why `sentence` is not the cited text's own words, or "" when it is.
 
     Runs may come from the question (answers repeat it), but every content word must be
     in the cited text: "السبب في ذلك هو الفساد…" joined the question's "the reason" to a
-    clause about something else."""
+    clause about something else. A span answer must be one run (`max_pieces` 1): two runs
+    made "المكسيك لم تلتزم بإنفاق…" (Mexico did not commit to spending…) of a sentence in
+    which the one not committing is the United States."""
     runs, missing = copy_pieces(sentence, [cited, question])
     free = [w for w in missing if w in _FREE_WORDS]
     script = script_of(cited)  # one stemmer for both sides ("NBCNews" in Arabic text)
@@ -74,6 +77,6 @@ def copy_problem(sentence: str, cited: str, question: str) -> str:
         return f"words not in the cited text: {', '.join(list(dict.fromkeys(added))[:5])}"
     if len(free) > COPY_MAX_FREE_WORDS:
         return f"{len(free)} words not in the cited text"
-    if runs > COPY_MAX_PIECES:
+    if runs > max_pieces:
         return f"not the cited text's own words ({runs} pieces)"
     return ""

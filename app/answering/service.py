@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 from app.answering.checks import check_answer
+from app.answering.copy_check import COPY_MAX_PIECES
 from app.answering.corpus import Passage, Searcher, document_vectors, script_of
 from app.answering.evidence import EvidenceSelector
 from app.answering.followup import condense, joined_with_previous, recent
@@ -77,7 +78,7 @@ class AnswerService:
                                         clock)
                 return
             text = extractive_quote(evidence)
-        self._check(result, text, evidence, plan)
+        self._check(result, text, evidence, plan, span)
         if not result.sentences:  # an answer is text with citations, or a refusal: never empty
             yield from self._refuse(result, "no answer sentence passed the checks", clock)
             return
@@ -154,14 +155,15 @@ class AnswerService:
         return False
 
     def _check(self, result: AnswerResult, text: str, evidence: list[Passage],
-               plan: LanguagePlan) -> None:
+               plan: LanguagePlan, span: bool) -> None:
         """Keep the draft's sentences that pass the citation checks; record the others.
-        When none passes, the evidence is quoted instead."""
+        When none passes, the evidence is quoted instead. A span must be one copied run."""
         numbered = {p.n: p.text for p in evidence}
         checked = check_answer(text, numbered, result.standalone_question,
                                required_script=(script_of(evidence[0].text)
                                                 if plan.evidence_first else None),
-                               copy_only=copy_only(self.settings, self.backend))
+                               copy_only=copy_only(self.settings, self.backend),
+                               max_pieces=1 if span else COPY_MAX_PIECES)
         result.removed_markers = checked.removed_markers
         result.dropped = [{"text": s.text, "citations": s.citations,
                            "problems": s.problems or [s.not_copied]} for s in checked.dropped]
