@@ -3,13 +3,14 @@ language, shown only when the rendering passes checks against those words.
 
 The small local model is good at copying the short run of Arabic words that answers a
 question, and bad at turning long Arabic sentences full of names into English. So the
-answer is that short span (generation.py, the span prompt), and only the span is rendered:
-short phrases translate far better. A rendering is kept when it is in the reader's script,
-states exactly the span's numbers, has no name that sounds like nothing in the span or the
-question, is not much longer than the span, and means what the span means (cross-lingual
-similarity of the embedding model, above a floor calibrated on the dev set's aligned
-answers). Nothing that fails is shown, not even its words in a label: the label says how
-many sentences were withheld.
+answer is that short span (generation.py, the span prompt), and only the span is rendered,
+clause by clause when long: short phrases translate far better. A rendering is kept when it
+is in the reader's script, does more than restate the question, states exactly the span's
+numbers, has no name that sounds like nothing in the span or the question, is not much
+longer than the span, means what the span means (the embedding model's cross-lingual
+cosine) and has no word without a counterpart in the span (the same, word by word); the
+floors are calibrated on the dev set's aligned answers. Nothing that fails is streamed or
+returned, not even inside a label: the label says how many answer parts were withheld.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ _LATIN_WORD = re.compile(r"[A-Za-z\u00C0-\u024F][\w'’-]*")
 
 Similarity = Callable[[str, str], float]  # (rendering, source) → cosine
 # (rendering words, source words) → their cosines, one row per rendering word
-WordSimilarity = Callable[[list[str], list[str]], "np.ndarray"]
+WordSimilarity = Callable[[list[str], list[str]], np.ndarray]
 # "Here is the translation:" and the like, which small models put before the text.
 _PREAMBLE = re.compile(r"^\s*(here is|here's)[^:\n]*:\s*", re.IGNORECASE)
 # "Note: the original uses…": the small model's comments after a translation.
@@ -53,7 +54,7 @@ class Rendering:
     source: str  # the article's words
     citations: list[int]
     text: str = ""  # the kept rendering, "" when none passed
-    problems: list[str] | None = None  # why the last candidate failed
+    problems: list[str] | None = None  # why it was withheld (empty when kept)
     similarity: float | None = None
 
 
