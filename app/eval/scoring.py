@@ -92,6 +92,9 @@ def record_of(q: EvalQuestion, result: AnswerResult, relevant_chunks: int,
         "translation": translation.get("text") or None,
         "translation_lang": translation.get("lang"),
         "renderings_withheld": translation.get("withheld", 0),
+        # why each withheld rendering failed (its words are never kept)
+        "rendering_problems": [r["problems"] for r in translation.get("renderings", [])
+                               if r["problems"]],
         "top_evidence_score": result.passages[0].score if result.passages else None,
         "retrieved": [{**_passage(p, "rank", rank), "text": p.text[:300]}
                       for rank, p in enumerate(result.retrieved, start=1)],
