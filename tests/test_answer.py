@@ -258,7 +258,7 @@ MEXICO_EN = "Mexican president called for billion aid, Venezuela sanctions?"
 def _span_then(rendering: str):
     """A fake model that copies the Arabic span, and renders it as `rendering`."""
     def respond(prompt):
-        if "You translate short phrases" in prompt:
+        if "You translate" in prompt:
             return rendering
         return f"20 مليار دولار كمساعدات {cite(prompt, '20 مليار')}"
     return respond
@@ -295,6 +295,21 @@ def test_a_rendering_that_fails_a_check_is_withheld_and_never_shown(searcher, re
     shown = json.dumps(result.as_dict(), ensure_ascii=False) + "".join(
         t.text for t in items[:-1])
     assert rendering.split(",")[0] not in shown
+
+
+def test_a_second_candidate_with_the_question_is_tried_when_the_first_fails(searcher):
+    prompts_seen = []
+
+    def respond(prompt):
+        if "You translate" in prompt:
+            prompts_seen.append(prompt)
+            return ("20 billion dollars in aid" if "Question:" in prompt.rsplit("user:", 1)[1]
+                    else "30 billion dollars in aid")
+        return f"20 مليار دولار كمساعدات {cite(prompt, '20 مليار')}"
+
+    result = service(searcher, respond, answer_form="span").answer(MEXICO_EN)
+    assert len(prompts_seen) == 2 and MEXICO_EN in prompts_seen[1]
+    assert result.translation["text"].startswith("20 billion dollars in aid")
 
 
 def test_a_rendering_far_in_meaning_from_the_span_is_withheld(searcher):
@@ -542,7 +557,8 @@ def test_one_context_saves_the_answer_prompt_before_side_calls_and_restores_it(s
         events.append("answer" if answering else "side")
         return _mexico_answer(prompt) if answering else _condensed_or_translated(prompt)
 
-    settings = Settings(data_dir=searcher.data.folder, refuse_below_en=-1, refuse_below_ar=-1)
+    settings = Settings(data_dir=searcher.data.folder, refuse_below_en=-1, refuse_below_ar=-1,
+                        render_min_similarity=-1, render_min_word_similarity=-1)
     backend = Backend("local", FakeLLM(reply), kept_prompt=RecordingPrompt())
     AnswerService(settings, lambda: searcher, backend).answer(
         "And Venezuela sanctions?", [Turn("Mexican president called for aid?", "He called for aid [1].")])

@@ -4,13 +4,15 @@ language, shown only when the rendering passes checks against those words.
 The small local model is good at copying the short run of Arabic words that answers a
 question, and bad at turning long Arabic sentences full of names into English. So the
 answer is that short span (generation.py, the span prompt), and only the span is rendered,
-clause by clause when long: short phrases translate far better. A rendering is kept when it
-is in the reader's script, does more than restate the question, states exactly the span's
-numbers, has no name that sounds like nothing in the span or the question, is not much
-longer than the span, means what the span means (the embedding model's cross-lingual
-cosine) and has no word without a counterpart in the span (the same, word by word); the
-floors are calibrated on the dev set's aligned answers. Nothing that fails is streamed or
-returned, not even inside a label: the label says how many answer parts were withheld.
+clause by clause when long: short phrases translate far better. Two candidates are tried in
+turn: the phrase alone, then the phrase with its question (whose words the model may reuse).
+A rendering is kept when it is in the reader's script, does more than restate the
+question, states exactly the span's numbers, has no name that sounds like nothing in the
+span or the question, is not much longer than the span, means what the span means (the
+embedding model's cross-lingual cosine) and has no word without a counterpart in the span
+(the same, word by word); the floors are calibrated on the dev set's aligned answers.
+Nothing that fails is streamed or returned, not even inside a label: the label says how
+many answer parts were withheld.
 """
 
 from __future__ import annotations
@@ -67,6 +69,25 @@ def render_messages(phrase: str, source: str, target: str) -> list[ChatMessage]:
             messages += [ChatMessage(role="user", content=example[source]),
                          ChatMessage(role="assistant", content=example[target])]
     messages.append(ChatMessage(role="user", content=phrase))
+    return messages
+
+
+def in_context_messages(phrase: str, question: str, source: str, target: str
+                        ) -> list[ChatMessage]:
+    """The second rendering prompt: the phrase with the question it answers, whose words
+    the model may reuse for the same things."""
+    messages = [ChatMessage(role="system", content=prompts.render(
+        "render_in_context_system", source=LANGUAGE_NAMES[source],
+        target=LANGUAGE_NAMES[target]))]
+    for example in prompts.examples("render_in_context"):
+        if source in example and target in example and f"question_{target}" in example:
+            messages += [
+                ChatMessage(role="user", content=prompts.render(
+                    "render_in_context_user", question=example[f"question_{target}"],
+                    phrase=example[source])),
+                ChatMessage(role="assistant", content=example[target])]
+    messages.append(ChatMessage(role="user", content=prompts.render(
+        "render_in_context_user", question=question, phrase=phrase)))
     return messages
 
 
@@ -154,6 +175,26 @@ class RenderChecks:
         return [], score
 
 
+def render_clause(backend: Backend, clause: str, question: str, source: str, target: str,
+                  checks: RenderChecks) -> tuple[str, float | None, list[str]]:
+    """(rendering, its cosine, problems): the first of two candidates (the phrase alone,
+    then with its question) that passes every check; else "", the best cosine measured
+    (None when no candidate got that far) and every problem met."""
+    problems: list[str] = []
+    best: float | None = None
+    for messages in (render_messages(clause, source, target),
+                     in_context_messages(clause, question, source, target)):
+        candidate = cleaned(backend.complete(messages, side=True))
+        found = rendering_problems(candidate, clause, question, script_of_language(target))
+        if not found:
+            found, score = checks.problems(candidate, clause)
+            if not found:
+                return candidate, score, []
+            best = score if best is None else max(best, score)
+        problems += [p for p in found if p not in problems]
+    return "", best, problems
+
+
 def render(backend: Backend, span: str, citations: list[int], question: str, source: str,
            target: str, checks: RenderChecks) -> Rendering:
     """One answer part rendered into `target`, clause by clause when long, and checked:
@@ -164,16 +205,13 @@ def render(backend: Backend, span: str, citations: list[int], question: str, sou
         if len(tokens(clause)) > MAX_RENDER_WORDS:
             result.problems = ["too long to render reliably"]
             return result
-        candidate = cleaned(backend.complete(render_messages(clause, source, target),
-                                             side=True))
-        problems = rendering_problems(candidate, clause, question, script_of_language(target))
-        if not problems:
-            problems, score = checks.problems(candidate, clause)
-            scores.append(score)
+        text, score, problems = render_clause(backend, clause, question, source, target,
+                                              checks)
         if problems:
-            result.problems, result.similarity = problems, min(scores, default=None)
+            result.problems, result.similarity = problems, score
             return result
-        pieces.append(candidate)
+        pieces.append(text)
+        scores.append(score)
     result.problems, result.similarity = [], min(scores)
     result.text = ", ".join(pieces)
     return result
