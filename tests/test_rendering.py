@@ -85,6 +85,13 @@ def test_a_rendering_that_only_restates_the_question_fails():
         "What did Mexico do after those talks?", "latin")
 
 
+def test_a_yes_no_answer_may_restate_its_question():
+    assert rendering_problems("Yes, the United States is interested in working with Mexico",
+                              "نعم، الولايات المتحدة مهتمة بالعمل مع المكسيك",
+                              "Is the United States interested in working with Mexico?",
+                              "latin") == []
+
+
 def test_a_long_answer_is_rendered_clause_by_clause():
     long = ("في وقت سابق من هذا الشهر، دعا الرئيس المكسيكي الولايات المتحدة علنا إلى توزيع "
             "20 مليار دولار كمساعدات لدول أمريكا اللاتينية ومنطقة البحر الكاريبي، ورفع "

@@ -28,7 +28,7 @@ from app import prompts
 from app.answering.checks import restates_question, with_markers
 from app.answering.corpus import CITATION_MARKERS, STOPWORDS, script_of, tokens
 from app.answering.results import AnswerResult, Token
-from app.language import LANGUAGE_NAMES
+from app.language import LANGUAGE_NAMES, is_yes_no_question
 from app.llm import Backend
 from app.names import names_not_in_source
 from app.numbers import numbers_in
@@ -125,7 +125,8 @@ def rendering_problems(rendering: str, source: str, question: str, target_script
     # digits and symbols alone ("1944", "63%") read the same in every language
     if not rendering or script_of(rendering) not in (target_script, "other"):
         return ["not written in the reader's language"]
-    if restates_question(rendering, question):
+    # a yes/no answer restates its question by nature ("Yes, the United States is…")
+    if not is_yes_no_question(question) and restates_question(rendering, question):
         problems.append("it only restates the question")
     if numbers_in(rendering) != numbers_in(source):
         problems.append("its numbers differ from the article's")
