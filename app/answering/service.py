@@ -2,7 +2,8 @@
 the door to it; nothing else should call this).
 
     check the question → resolve the index generation (once) → condense a follow-up →
-    select evidence → decide refusal → draft → check citations → render → translate
+    select evidence → decide refusal → draft (a span or sentences) → check citations →
+    render → for a reader in another language, render the span into theirs, checked
 
 `answer_stream` yields text tokens as they are written, then one final `AnswerResult`;
 `answer` returns that result alone.
