@@ -349,6 +349,21 @@ def test_a_span_must_be_one_copied_run(searcher, form, quoted):
     assert ("quoted where the model paraphrased" in result.mode) == quoted
 
 
+def test_a_span_not_found_is_asked_again_with_the_sentence_prompt(searcher):
+    seen = []
+
+    def respond(prompt):
+        seen.append("span" if "shortest run of words" in prompt else "sentences")
+        if seen[-1] == "span":
+            return "NOT_FOUND"
+        return f"دعا إلى توزيع 20 مليار دولار كمساعدات {cite(prompt, '20 مليار')}."
+
+    result = service(searcher, respond, answer_form="span").answer(
+        "إلامَ دعا الرئيس المكسيكي الولايات المتحدة؟")
+    assert seen == ["span", "sentences"] and not result.refused
+    assert "20 مليار" in result.answer
+
+
 def test_the_span_prompt_fences_the_passages_and_shows_worked_examples(searcher):
     seen = []
     svc = service(searcher, lambda p: seen.append(p) or "NOT_FOUND", answer_form="span")

@@ -61,6 +61,8 @@ for name in prompts.names():
     prompts.render(name, **{key: "x" for key in prompts.placeholders(name)})
 for key in prompts.message_keys():
     prompts.message(key, "ar")
+for name in ("span", "render", "render_in_context"):
+    assert prompts.examples(name)
 print(len(prompts.names()), len(prompts.message_keys()))
 """
 
@@ -92,4 +94,6 @@ def test_the_wheel_ships_prompts_and_widget_and_loads_every_prompt(tmp_path: Pat
                             cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert loaded.returncode == 0, loaded.stderr
     templates, keys = map(int, loaded.stdout.split())
-    assert templates == len(PROMPT_FILES) - 1 and keys == len(prompts.message_keys())
+    examples = [f for f in PROMPT_FILES if f.endswith(prompts.EXAMPLES_SUFFIX)]
+    assert templates == len(PROMPT_FILES) - 1 - len(examples)
+    assert keys == len(prompts.message_keys())

@@ -140,7 +140,7 @@ def test_side_calls_leave_the_answer_prompt_evaluated_unless_switched_off(sanad,
 
     assert "You translate" in last_prompt() and backend.kept_prompt.holding
     backend.kept_prompt.before_answer()  # what the next answer does first
-    assert "You answer questions" in last_prompt() and not backend.kept_prompt.holding
+    assert "You find the answer" in last_prompt() and not backend.kept_prompt.holding
     answered = sanad.answer("ماذا طلبت المكسيك؟")  # evaluated on top of the restored cells
     assert not answered.refused and "20" in answered.answer, answered.answer
     single = make_backend(Settings(data_dir=tmp_path, llm_backend="local",

@@ -73,6 +73,13 @@ class AnswerService:
         text = yield from draft(self.backend, standalone, evidence, plan.answer_lang,
                                 lambda: clock.mark("first_token_ms"), span)
         clock.mark("first_token_ms")
+        if span and found_nothing(text):
+            # The span prompt's NOT_FOUND is stricter than the sentence prompt's: with
+            # other articles' passages among the evidence it refused questions the
+            # sentence prompt answers ("What did Mexico request?"). Ask that one too.
+            span = False
+            text = yield from draft(self.backend, standalone, evidence, plan.answer_lang,
+                                    lambda: None, span)
         if found_nothing(text):
             if not self._quote_instead(result, evidence):
                 yield from self._refuse(result, "the model found no answer in the evidence",
