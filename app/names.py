@@ -60,10 +60,12 @@ def arabic_skeletons(word: str) -> set[str]:
     return {_collapse(form.translate(_ARABIC)) for form in forms}
 
 
-def source_skeletons(text: str) -> set[str]:
-    """Skeletons of the Arabic words of `text`, and its Latin words as they are."""
+def source_skeletons(text: str, min_length: int = 2) -> set[str]:
+    """Skeletons of the Arabic words of `text` (at least `min_length` letters), and its
+    Latin words as they are."""
     arabic = set().union(*map(arabic_skeletons, re.findall(r"[\u0600-\u06FF]+", text)))
-    return {s for s in arabic if len(s) >= 2} | {w.lower() for w in re.findall(r"[A-Za-z]+", text)}
+    return ({s for s in arabic if len(s) >= min_length}
+            | {w.lower() for w in re.findall(r"[A-Za-z]+", text)})
 
 
 def is_in_source(word: str, skeletons: set[str], strict: bool = False) -> bool:
@@ -84,9 +86,8 @@ def names_not_in_source(names: list[str], source: str, question: str = "",
                         strict: bool = False) -> list[str]:
     """The names (each one or more capitalised words) with a word found nowhere in the
     source (Arabic, possibly with Latin words such as a site's name) nor in the question."""
-    skeletons = source_skeletons(source) | {
-        s for word in re.findall(r"[\u0600-\u06FF]+", source) for s in arabic_skeletons(word)
-        if strict and s}
+    # strict: one-letter skeletons too, since a short name must equal one (علي for "Ali")
+    skeletons = source_skeletons(source, min_length=1 if strict else 2)
     asked = question.lower()
     return [name for name in names
             if any(w.lower() not in asked and not is_in_source(w, skeletons, strict)
