@@ -24,9 +24,14 @@ _ARABIC = str.maketrans({
     **{c: "" for c in "اأإآءئؤويىةع"},
 })
 # Latin spellings to the same alphabet, longest first; vowels, w and y are dropped.
-_LATIN_RULES = [(r"sch|sh|ch", "s"), (r"kh|ck|qu|q", "k"), (r"th", "t"), (r"ph|v", "f"),
+_LATIN_RULES = [(r"sch|sh", "s"), (r"kh|ck|qu|q", "k"), (r"th", "t"), (r"ph|v", "f"),
                 (r"gh", "g"), (r"x", "ks"), (r"c(?=[eiy])", "s"), (r"c", "k"), (r"p", "b"),
-                (r"g(?=[eiy])", "j"), (r"[aeiouyw'’-]", "")]
+                (r"(?<=[bdfjklmnrst])h", ""), (r"[aeiouyw'’-]", "")]
+# Spellings that stand for either of two sounds: "ch" in Charles (تشارلز) and Michael
+# (مايكل), "g" in George (جورج) and Gilbert (غيلبرت), "h" after a vowel in Ahmad (أحمد)
+# and John (جون); every reading is tried.
+_LATIN_CHOICES = [(r"ch", ("ts", "s", "k")), (r"g(?=[eiy])", ("j", "g")),
+                  (r"(?<=[aeiouy])h(?![aeiouy])", ("h", ""))]
 MIN_SIMILARITY = 0.8
 # Capitalised English words that translate an Arabic word rather than transliterate it.
 COMMON = {w.lower() for w in """I A The United States America American Americans White House
@@ -44,12 +49,31 @@ def _collapse(skeleton: str) -> str:
     return re.sub(r"(.)\1+", r"\1", skeleton)
 
 
-def latin_skeleton(word: str) -> str:
+def _plain(word: str) -> str:
     plain = unicodedata.normalize("NFKD", word.lower())
-    plain = "".join(c for c in plain if not unicodedata.combining(c))
+    return "".join(c for c in plain if not unicodedata.combining(c))
+
+
+def _skeleton(plain: str) -> str:
     for pattern, repl in _LATIN_RULES:
         plain = re.sub(pattern, repl, plain)
-    return _collapse(re.sub(r"[^a-z]", "", plain))
+    return _collapse(re.sub(r"[^a-z]", "", plain).replace("z", "s"))
+
+
+def latin_skeletons(word: str) -> set[str]:
+    """The word's skeleton under every reading of its ambiguous spellings."""
+    readings = {_plain(word)}
+    for pattern, choices in _LATIN_CHOICES:
+        readings = {re.sub(pattern, choice, r) for r in readings for choice in choices}
+    return {_skeleton(r) for r in readings}
+
+
+def latin_skeleton(word: str) -> str:
+    """The word's skeleton under the first reading of each ambiguous spelling."""
+    plain = _plain(word)
+    for pattern, choices in _LATIN_CHOICES:
+        plain = re.sub(pattern, choices[0], plain)
+    return _skeleton(plain)
 
 
 def arabic_skeletons(word: str) -> set[str]:
@@ -57,7 +81,8 @@ def arabic_skeletons(word: str) -> set[str]:
     (إليزابيث, normalised to اليزابيث)."""
     word = normalize(word)
     forms = {word, strip_clitic(word, AR_ARTICLES)}
-    return {_collapse(form.translate(_ARABIC)) for form in forms}
+    # s and z merge: English writes the voiced s of "Mayorkas" and "Rose" both ways
+    return {_collapse(form.translate(_ARABIC).replace("z", "s")) for form in forms}
 
 
 def source_skeletons(text: str, min_length: int = 2) -> set[str]:
@@ -74,7 +99,10 @@ def is_in_source(word: str, skeletons: set[str], strict: bool = False) -> bool:
     must equal one of them ("Apple" is not أبلين)."""
     if word.lower() in COMMON or word.lower() in skeletons:
         return True
-    target = latin_skeleton(word)
+    return any(_matches(target, skeletons, strict) for target in latin_skeletons(word))
+
+
+def _matches(target: str, skeletons: set[str], strict: bool) -> bool:
     if len(target) < 3:
         return not strict or target in skeletons
     return any(len(s) >= 3 and abs(len(s) - len(target)) <= 1

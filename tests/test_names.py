@@ -15,6 +15,21 @@ def test_a_name_and_its_arabic_spelling_share_a_skeleton(latin, arabic):
     assert latin_skeleton(latin) in arabic_skeletons(arabic)
 
 
+@pytest.mark.parametrize(("latin", "arabic"), [
+    ("John", "جون"), ("Michael", "مايكل"), ("Charles", "تشارلز"), ("George", "جورج"),
+    ("Gilbert", "غيلبرت"), ("Ahmad", "أحمد"), ("Rose", "روز"), ("Pittsburgh", "بيتسبرغ"),
+])
+def test_every_reading_of_an_ambiguous_spelling_is_tried(latin, arabic):
+    assert names_not_in_source([latin], arabic, strict=True) == []
+
+
+@pytest.mark.parametrize(("latin", "arabic"), [
+    ("Apple", "أبلين"), ("New York", "نيوكاسل"), ("Michael", "ماجد"), ("George", "جون"),
+])
+def test_the_readings_do_not_let_a_different_name_through(latin, arabic):
+    assert names_not_in_source([latin], arabic, strict=True) == [latin]
+
+
 def test_garbled_names_pass_and_invented_ones_are_caught_against_the_seed():
     source = read_article(SEED).text
     # the small model's renderings of names that are in the article: garbled, but not invented
