@@ -121,6 +121,10 @@ class Settings(BaseSettings):
     # ...and when each of its content words is within this cosine of some word of the
     # article's words (a word with no counterpart there is an invention).
     render_min_word_similarity: float = Field(0.55, ge=-1, le=1)
+    # A capitalised word that sounds like nothing in the article's words is still no
+    # invention when it translates one of them ("Sweden" for السويد, "Court" for المحكمة):
+    # its cosine to that word reaches this (same calibration; other names stay below it).
+    render_min_name_similarity: float = Field(0.75, ge=-1, le=1)
     evidence_sentences: int = Field(3, ge=1, le=10)
     history_turns: int = Field(3, ge=0, le=20)
     max_question_chars: int = Field(2000, ge=10)

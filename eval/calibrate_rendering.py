@@ -23,11 +23,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.answering.rendering import content_words  # noqa: E402
+from app.answering.rendering import _names, content_words  # noqa: E402
+from app.names import names_not_in_source  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from index.embedding import load_embedder  # noqa: E402
 
 FLOORS = (0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65)
+NAME_FLOORS = (0.6, 0.65, 0.7, 0.75, 0.8, 0.85)
 
 
 def aligned_pairs(dataset: Path, count: int, seed: int) -> list[dict]:
@@ -75,6 +77,13 @@ def main() -> None:
     for floor in FLOORS:
         print(f"{floor:10.2f}  {(word_positives >= floor).mean():14.3f}  "
               f"{(word_negatives >= floor).mean():19.3f}")
+    name_positives, name_negatives = name_scores(embedder, rows, rng)
+    print(f"names that sound like no Arabic word: {len(name_positives)} in their own answer, "
+          f"{len(name_negatives)} in a near miss")
+    print("name floor  positives kept  near misses through")
+    for floor in NAME_FLOORS:
+        print(f"{floor:10.2f}  {(name_positives >= floor).mean():14.3f}  "
+              f"{(name_negatives >= floor).mean():19.3f}")
 
 
 def word_scores(embedder, rows: list[dict], rng: random.Random) -> tuple[np.ndarray, np.ndarray]:
@@ -100,6 +109,35 @@ def word_scores(embedder, rows: list[dict], rng: random.Random) -> tuple[np.ndar
                   and english[j] and set(english[j]) != set(english[i])]
         if others and (s := score(english[rng.choice(others)], arabic[i])) is not None:
             negatives.append(s)
+    return np.array(positives), np.array(negatives)
+
+
+def name_scores(embedder, rows: list[dict], rng: random.Random
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """The best cosine to the Arabic answer's words of each capitalised word of an English
+    answer that fails the sound check against it: for the answer's own English (positives)
+    and for another answer's about the same article (near misses)."""
+    def unheard(english: str, arabic: str) -> list[str]:
+        return names_not_in_source(_names(english), arabic, strict=True)
+
+    pairs = []  # (words, Arabic words, is positive)
+    for i, row in enumerate(rows):
+        arabic = row["answers_ar"][0]
+        pairs.append((unheard(row["answers_en"][0], arabic), content_words(arabic), True))
+        others = [j for j, other in enumerate(rows) if other["title"] == row["title"] and j != i
+                  and other["answers_en"][0].lower() != row["answers_en"][0].lower()]
+        if others:
+            other = rows[rng.choice(others)]["answers_en"][0]
+            pairs.append((unheard(other, arabic), content_words(arabic), False))
+    pairs = [p for p in pairs if p[0] and p[1]]
+    vocabulary = sorted({w for words, arabic, _ in pairs for w in words + arabic})
+    vectors = unit(np.asarray(embedder.embed_documents(vocabulary)))
+    index = {w: i for i, w in enumerate(vocabulary)}
+    positives, negatives = [], []
+    for words, arabic, positive in pairs:
+        best = (vectors[[index[w] for w in words]] @ vectors[[index[w] for w in arabic]].T
+                ).max(axis=1)
+        (positives if positive else negatives).extend(best.tolist())
     return np.array(positives), np.array(negatives)
 
 

@@ -118,9 +118,11 @@ def clauses(text: str) -> list[str]:
     return pieces
 
 
-def rendering_problems(rendering: str, source: str, question: str, target_script: str
-                       ) -> list[str]:
-    """Why `rendering` cannot be shown as the meaning of `source` (empty when it can)."""
+def rendering_problems(rendering: str, source: str, question: str, target_script: str,
+                       checks: RenderChecks | None = None) -> list[str]:
+    """Why `rendering` cannot be shown as the meaning of `source` (empty when it can).
+    With `checks`, a name that sounds like nothing in `source` may still translate a word
+    of it; without, names are compared by sound alone."""
     problems = []
     # digits and symbols alone ("1944", "63%") read the same in every language
     if not rendering or script_of(rendering) not in (target_script, "other"):
@@ -130,9 +132,12 @@ def rendering_problems(rendering: str, source: str, question: str, target_script
         problems.append("it only restates the question")
     if numbers_in(rendering) != numbers_in(source):
         problems.append("its numbers differ from the article's")
-    if target_script == "latin" and names_not_in_source(_names(rendering), source, question,
-                                                        strict=True):
-        problems.append("a name that sounds like nothing in the article's words")
+    if target_script == "latin":
+        unheard = names_not_in_source(_names(rendering), source, question, strict=True)
+        if unheard and checks is not None:
+            unheard = checks.untranslated(unheard, source)
+        if unheard:
+            problems.append("a name that sounds like nothing in the article's words")
     if len(tokens(rendering)) > MAX_LENGTH_RATIO * len(tokens(source)) + MAX_EXTRA_WORDS:
         problems.append("much longer than the article's words")
     return problems
@@ -158,12 +163,23 @@ def unmatched_words(rendering: str, source: str, word_similarity: WordSimilarity
 
 @dataclass(frozen=True)
 class RenderChecks:
-    """The embedding model's two checks of a rendering, and their floors."""
+    """The embedding model's checks of a rendering, and their floors."""
 
     similarity: Similarity
     word_similarity: WordSimilarity
     min_similarity: float
     min_word_similarity: float
+    min_name_similarity: float
+
+    def untranslated(self, names: list[str], source: str) -> list[str]:
+        """The `names` (single words) that translate no word of `source` either: none of
+        its words is within `min_name_similarity` cosine of them."""
+        source_words = content_words(source)
+        if not source_words:
+            return names
+        best = np.asarray(self.word_similarity(names, source_words)).max(axis=1)
+        return [n for n, score in zip(names, best, strict=True)
+                if score < self.min_name_similarity]
 
     def problems(self, rendering: str, source: str) -> tuple[list[str], float]:
         score = round(self.similarity(rendering, source), 3)
@@ -186,7 +202,8 @@ def render_clause(backend: Backend, clause: str, question: str, source: str, tar
     for messages in (render_messages(clause, source, target),
                      in_context_messages(clause, question, source, target)):
         candidate = cleaned(backend.complete(messages, side=True))
-        found = rendering_problems(candidate, clause, question, script_of_language(target))
+        found = rendering_problems(candidate, clause, question, script_of_language(target),
+                                   checks)
         if not found:
             found, score = checks.problems(candidate, clause)
             if not found:

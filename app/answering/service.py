@@ -171,7 +171,7 @@ class AnswerService:
                                required_script=(script_of(evidence[0].text)
                                                 if plan.evidence_first else None),
                                copy_only=copy_only(self.settings, self.backend),
-                               max_pieces=1 if span else COPY_MAX_PIECES)
+                               max_pieces=1 if span else COPY_MAX_PIECES, snap=span)
         result.removed_markers = checked.removed_markers
         result.dropped = [{"text": s.text, "citations": s.citations,
                            "problems": s.problems or [s.not_copied]} for s in checked.dropped]
@@ -215,7 +215,8 @@ def _render_checks(searcher: Searcher, settings: Settings) -> RenderChecks:
         return vectors[:len(words)] @ vectors[len(words):].T
 
     return RenderChecks(similarity, word_similarity, settings.render_min_similarity,
-                        settings.render_min_word_similarity)
+                        settings.render_min_word_similarity,
+                        settings.render_min_name_similarity)
 
 
 class _Clock:
