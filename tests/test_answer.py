@@ -9,7 +9,7 @@ import pytest
 from app import prompts
 from app.answering import refusal
 from app.answering import service as answer_steps
-from app.answering.copy_check import copy_problem
+from app.answering.copy_check import copied_run, copy_problem
 from app.answering.refusal import RefusalModel, decide_refusal
 from app.answering.service import AnswerService
 from app.llm import Backend, LLMUnavailable, make_backend
@@ -349,6 +349,19 @@ def test_a_span_must_be_one_copied_run(searcher, form, quoted):
     assert ("quoted where the model paraphrased" in result.mode) == quoted
 
 
+def test_a_span_almost_copied_is_shown_as_the_run_it_was_made_from(searcher):
+    # the local model's real span for "What did Mexico request?": "obtaining" added and the
+    # "as" prefix of كمساعدات dropped
+    made = "الحصول على مساعدات لدول أمريكا اللاتينية ومنطقة البحر الكاريبي"
+    svc = service(searcher, lambda p: f"{made} {cite(p, '20 مليار')}", answer_form="span",
+                  answer_check="copy")
+    result = svc.answer("إلامَ دعا الرئيس المكسيكي الولايات المتحدة؟")
+    assert [s.text for s in result.sentences] == [
+        "كمساعدات لدول أمريكا اللاتينية ومنطقة البحر الكاريبي"]
+    assert result.dropped[0]["text"] == made
+    assert "quoted where the model paraphrased" in result.mode
+
+
 def test_a_span_not_found_is_asked_again_with_the_sentence_prompt(searcher):
     seen = []
 
@@ -516,6 +529,26 @@ SEED_SENTENCE = ("يجتمع مسؤولون من الولايات المتحدة
 def test_copy_check_on_the_seed(answer, ok):
     question = "قبل أي حدث تتزايد الضغوط على إدارة بايدن لمعالجة قضية الهجرة غير الشرعية؟"
     assert (copy_problem(answer, SEED_SENTENCE, question) == "") is ok
+
+
+REQUEST_SENTENCE = ("دعا الرئيس المكسيكي الولايات المتحدة علنا إلى توزيع 20 مليار دولار "
+                    "كمساعدات لدول أمريكا اللاتينية ومنطقة البحر الكاريبي.")
+
+
+def test_a_run_keeps_the_articles_prefixes():
+    assert copied_run("الحصول على مساعدات لدول أمريكا اللاتينية", REQUEST_SENTENCE) \
+        == "كمساعدات لدول أمريكا اللاتينية"
+
+
+@pytest.mark.parametrize("span, run", [
+    ("مسؤولون من الولايات المتحدة والمكسيك يجتمعون في واشنطن",
+     "مسؤولون من الولايات المتحدة والمكسيك في واشنطن"),
+    # pieces far apart in the sentence are no one run
+    ("مسؤولون من الولايات المتحدة الانتخابات الرئاسية في نوفمبر", ""),
+    ("اجتماع في طوكيو حول التجارة", ""),  # words the sentence does not have
+])
+def test_the_run_a_span_was_made_from(span, run):
+    assert copied_run(span, SEED_SENTENCE) == run
 
 
 def test_question_words_are_no_support():

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from app.answering.copy_check import COPY_MAX_PIECES, copy_problem
+from app.answering.copy_check import COPY_MAX_PIECES, copied_run, copy_problem
 from app.answering.corpus import (
     CITATION_MARKERS,
     LATIN_NAME_WORD,
@@ -156,14 +156,16 @@ def check_sentence(sentence: str, citations: list[int], passages: dict[int, str]
 
 def check_answer(text: str, passages: dict[int, str], question: str = "",
                  required_script: str | None = None, copy_only: bool = False,
-                 max_pieces: int = COPY_MAX_PIECES) -> CheckedAnswer:
+                 max_pieces: int = COPY_MAX_PIECES, snap: bool = False) -> CheckedAnswer:
     """Check every sentence; a sentence that fails against the passage it cites but passes
     against another one gets that passage's number instead (small models mostly cite [1]).
     With `required_script`, sentences written in another script are dropped: a small model
     asked to answer in the articles' language that switches language is not trusted.
     With `copy_only`, a sentence that is sound but not the cited text's own words is
     replaced by the cited passages, quoted (each passage once); `max_pieces` is how many
-    copied runs a sentence may be made of."""
+    copied runs a sentence may be made of. With `snap` (span answers), such a sentence is
+    replaced by the run of the cited passage it was made from when there is one
+    (copy_check.copied_run), and by the whole passage only when there is none."""
     pieces, removed = split_markers(text, max(passages, default=0))
     checked: list[CheckedSentence] = []
     for sentence, cited in pieces:
@@ -175,6 +177,10 @@ def check_answer(text: str, passages: dict[int, str], question: str = "",
                              max_pieces) or result
         if result.not_copied and not result.problems:
             checked.append(result)  # listed as dropped, with the reason
+            run = _snapped(sentence, result.citations, passages, question) if snap else None
+            if run is not None:
+                checked.append(run)
+                continue
             quoted = {n for s in checked if s.ok for n in s.citations if s.quoted_for}
             for n in result.citations:
                 if n not in quoted:
@@ -183,6 +189,20 @@ def check_answer(text: str, passages: dict[int, str], question: str = "",
             continue
         checked.append(result)
     return CheckedAnswer(sentences=checked, removed_markers=removed)
+
+
+def _snapped(sentence: str, cited: list[int], passages: dict[int, str], question: str
+             ) -> CheckedSentence | None:
+    """The run of a cited passage that `sentence` was made from, checked as a copy of it."""
+    for n in cited:
+        run = copied_run(sentence, passages[n])
+        if not run:
+            continue
+        candidate = check_sentence(run, [n], passages, question, copy_only=True, max_pieces=1)
+        if candidate.ok and not candidate.not_copied:
+            candidate.quoted_for = sentence
+            return candidate
+    return None
 
 
 def _recite(sentence: str, cited: list[int], passages: dict[int, str], question: str,
