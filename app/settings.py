@@ -120,7 +120,7 @@ class Settings(BaseSettings):
     render_min_similarity: float = Field(0.5, ge=-1, le=1)
     # ...and when each of its content words is within this cosine of some word of the
     # article's words (a word with no counterpart there is an invention).
-    render_min_word_similarity: float = Field(0.55, ge=-1, le=1)
+    render_min_word_similarity: float = Field(0.6, ge=-1, le=1)
     # A capitalised word that sounds like nothing in the article's words is still no
     # invention when it translates one of them ("Sweden" for السويد, "Court" for المحكمة):
     # its cosine to that word reaches this (same calibration; other names stay below it).
