@@ -9,7 +9,7 @@ import pytest
 from app import prompts
 from app.answering import refusal
 from app.answering import service as answer_steps
-from app.answering.copy_check import copied_run, copy_problem
+from app.answering.copy_check import copied_run, copy_problem, with_reversal
 from app.answering.refusal import RefusalModel, decide_refusal
 from app.answering.service import AnswerService
 from app.llm import Backend, LLMUnavailable, make_backend
@@ -549,6 +549,34 @@ def test_a_run_keeps_the_articles_prefixes():
 ])
 def test_the_run_a_span_was_made_from(span, run):
     assert copied_run(span, SEED_SENTENCE) == run
+
+
+CONDITION_SENTENCE = ("على سبيل المثال، لن تتوقف المكسيك عن مساعدة الولايات المتحدة فيما يتصل "
+                      "بالهجرة إذا لم تلتزم بإنفاق عشرين مليار دولار في المنطقة.")
+
+
+def test_a_run_keeps_the_negation_and_condition_before_it():
+    # cut after لم, the run would say that the United States commits to spending
+    cut = "تلتزم بإنفاق عشرين مليار دولار في المنطقة"
+    assert copied_run(cut, CONDITION_SENTENCE).startswith("إذا لم تلتزم")
+    assert with_reversal(cut, CONDITION_SENTENCE) == f"إذا لم {cut}"
+    assert with_reversal("المكسيك", CONDITION_SENTENCE) == "المكسيك"  # "not" is not before it
+    assert with_reversal("expect any results", "They do not expect any results.") \
+        == "not expect any results"
+
+
+def test_a_span_of_two_parts_is_shown_as_the_run_that_holds_both():
+    sentence = ("وقال مسؤول كبير في الإدارة الأمريكية تحدث إلى الصحفيين يوم الخميس: “لا نتوقع أي "
+                "إعلانات كبيرة غدًا”.")
+    assert copied_run("مسؤول كبير في الإدارة الأمريكية يوم الخميس", sentence) == \
+        "مسؤول كبير في الإدارة الأمريكية تحدث إلى الصحفيين يوم الخميس"
+
+
+def test_a_copied_span_keeps_the_negation_before_it(searcher):
+    svc = service(searcher, lambda p: f"تلتزم بإنفاق عشرين مليار دولار {cite(p, 'عشرين مليار')}",
+                  answer_form="span", answer_check="copy")
+    result = svc.answer("لماذا لن تتوقف المكسيك عن مساعدة الولايات المتحدة؟")
+    assert result.sentences[0].text == "إذا لم تلتزم بإنفاق عشرين مليار دولار"
 
 
 def test_question_words_are_no_support():

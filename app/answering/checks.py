@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from app.answering.copy_check import COPY_MAX_PIECES, copied_run, copy_problem
+from app.answering.copy_check import COPY_MAX_PIECES, copied_run, copy_problem, with_reversal
 from app.answering.corpus import (
     CITATION_MARKERS,
     LATIN_NAME_WORD,
@@ -165,7 +165,8 @@ def check_answer(text: str, passages: dict[int, str], question: str = "",
     replaced by the cited passages, quoted (each passage once); `max_pieces` is how many
     copied runs a sentence may be made of. With `snap` (span answers), such a sentence is
     replaced by the run of the cited passage it was made from when there is one
-    (copy_check.copied_run), and by the whole passage only when there is none."""
+    (copy_check.copied_run), and by the whole passage only when there is none; a span keeps
+    the negation or condition that stands just before it (copy_check.with_reversal)."""
     pieces, removed = split_markers(text, max(passages, default=0))
     checked: list[CheckedSentence] = []
     for sentence, cited in pieces:
@@ -187,6 +188,9 @@ def check_answer(text: str, passages: dict[int, str], question: str = "",
                     checked.append(CheckedSentence(text=passages[n], citations=[n], support=1.0,
                                                    quoted_for=sentence))
             continue
+        if snap and result.ok:
+            for n in result.citations:
+                result.text = with_reversal(result.text, passages[n])
         checked.append(result)
     return CheckedAnswer(sentences=checked, removed_markers=removed)
 

@@ -29,6 +29,12 @@ COPY_MAX_PIECES = 2
 SNAP_MIN_SHARE = 0.6
 SNAP_MAX_GAP = 3
 SNAP_MAX_EXTRA = 3
+# Words that turn what follows into its opposite or a condition: a run that starts right
+# after one of them takes it along ("إذا لم تلتزم بإنفاق…", "if it does not commit to
+# spending…", cut after لم, says that it commits). أن/إن and ما are left out: they more
+# often mean "that" and "what".
+REVERSING_WORDS = {normalize(w) for w in """لا لم لن ليس ليست ليسوا ليسا غير عدم دون بدون
+إذا لو not no never without unless if nor neither cannot""".split()}
 COPY_MAX_FREE_WORDS = 2  # function words a copied sentence may add ("هو", "is")
 # Words a copy may add besides the stopwords: copulas and pronouns, the yes/no verdicts.
 _FREE_WORDS = STOPWORDS | VERDICT_WORDS | {
@@ -141,9 +147,37 @@ def copied_run(span: str, cited: str) -> str:
             stretches[-1].append(j)
         else:
             stretches.append([j])
-    best = max(stretches, key=len, default=[])
+    length = len(span.split())
+    if aligned and aligned[-1] - aligned[0] + 1 <= 2 * length + SNAP_MAX_EXTRA:
+        best = aligned  # every part the span took, with the words between them
+    else:
+        best = max(stretches, key=len, default=[])
+        if best and best[-1] - best[0] + 1 > length + SNAP_MAX_EXTRA:
+            return ""
     if not best or len(best) < SNAP_MIN_SHARE * len(span_stems):
         return ""
-    if best[-1] - best[0] + 1 > len(span.split()) + SNAP_MAX_EXTRA:
-        return ""
-    return cited[words[best[0]].start():words[best[-1]].end()].rstrip(".,،؛;:!؟?")
+    start = _reversal_start(words, best[0])
+    return cited[words[start].start():words[best[-1]].end()].rstrip(".,،؛;:!؟?")
+
+
+def _reversal_start(words: list[re.Match], start: int) -> int:
+    """`start`, or that of the reversing words just before it ("إذا لم", "لم")."""
+    while start > 0 and normalize(words[start - 1].group(0).strip(
+            ".,،؛;:\"“”«»()")) in REVERSING_WORDS:
+        start -= 1
+    return start
+
+
+def with_reversal(span: str, cited: str) -> str:
+    """`span` with the negation or condition that stands just before it in `cited`, if any:
+    a copied run must not drop the "not" its words depend on."""
+    bare = span.strip().rstrip(".,،؛;:!؟?")
+    at = cited.find(bare) if bare else -1
+    if at < 0:
+        return span
+    words = list(re.finditer(r"\S+", cited))
+    first = next((i for i, m in enumerate(words) if m.end() > at), None)
+    if first is None or words[first].start() != at:
+        return span  # the span begins inside a word
+    start = _reversal_start(words, first)
+    return span if start == first else cited[words[start].start():at] + span
