@@ -7,7 +7,7 @@ import pytest
 from gradio_client import Client
 from playwright.sync_api import expect
 
-from tests.web_helpers import SHOTS, SanadServer
+from tests.web_helpers import SHOTS, SanadServer, ask_in_chat, open_first_citation
 
 pytestmark = pytest.mark.slow
 MEXICO_EN = "What did Mexico request?"
@@ -56,30 +56,6 @@ def test_the_chat_endpoints_refuse_other_sites(server):
     refused = httpx.post(f"{server.url}/gradio_api/queue/join", json={},
                          headers={"Origin": "http://evil.example"})
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden_origin"
-
-
-def ask_in_chat(page, question: str) -> None:
-    # Record whether the answer area was ever in its streaming state before the result.
-    page.evaluate("""() => {
-        window.sanadSawStreaming = false;
-        const target = document.querySelector('#sanad-conversation');
-        new MutationObserver(() => {
-            if (target.querySelector('.sanad-streaming')) window.sanadSawStreaming = true;
-        }).observe(target, {childList: true, subtree: true, characterData: true});
-    }""")
-    page.locator("#sanad-question textarea").fill(question)
-    page.locator("#sanad-ask").click()
-    page.locator("#sanad-conversation .sanad-a:not(.sanad-streaming) button.sanad-cite").first.wait_for(
-        timeout=120_000)
-    assert page.evaluate("window.sanadSawStreaming")
-
-
-def open_first_citation(page) -> str:
-    """Click the answer's first [n]; returns the highlighted text in the sources panel."""
-    page.locator("#sanad-conversation .sanad-a button.sanad-cite").first.click()
-    mark = page.locator("#sanad-sources .sanad-article mark")
-    mark.wait_for(timeout=30_000)
-    return mark.inner_text()
 
 
 def test_english_question_streams_an_answer_with_a_clickable_citation(page):

@@ -109,3 +109,27 @@ def watched_page(browser, width: int, height: int) -> Iterator:
         yield page
     finally:
         context.close()
+
+
+def ask_in_chat(page, question: str) -> None:
+    # Record whether the answer area was ever in its streaming state before the result.
+    page.evaluate("""() => {
+        window.sanadSawStreaming = false;
+        const target = document.querySelector('#sanad-conversation');
+        new MutationObserver(() => {
+            if (target.querySelector('.sanad-streaming')) window.sanadSawStreaming = true;
+        }).observe(target, {childList: true, subtree: true, characterData: true});
+    }""")
+    page.locator("#sanad-question textarea").fill(question)
+    page.locator("#sanad-ask").click()
+    page.locator("#sanad-conversation .sanad-a:not(.sanad-streaming) button.sanad-cite").first.wait_for(
+        timeout=120_000)
+    assert page.evaluate("window.sanadSawStreaming")
+
+
+def open_first_citation(page) -> str:
+    """Click the answer's first [n]; returns the highlighted text in the sources panel."""
+    page.locator("#sanad-conversation .sanad-a button.sanad-cite").first.click()
+    mark = page.locator("#sanad-sources .sanad-article mark")
+    mark.wait_for(timeout=30_000)
+    return mark.inner_text()
