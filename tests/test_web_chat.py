@@ -7,7 +7,7 @@ import pytest
 from gradio_client import Client
 from playwright.sync_api import expect
 
-from tests.web_helpers import SHOTS, SanadServer, ask_in_chat, open_first_citation
+from tests.web_helpers import SHOTS, SanadServer, ask_in_chat, chat_page, open_first_citation
 
 pytestmark = pytest.mark.slow
 MEXICO_EN = "What did Mexico request?"
@@ -23,17 +23,8 @@ def server(seeded_service):
 
 @pytest.fixture
 def page(browser, server):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.dialogs = []
-    page.outside_requests = []
-    page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
-    page.on("request", lambda request: None if request.url.startswith(server.url)
-            or request.url.startswith("data:") else page.outside_requests.append(request.url))
-    page.goto(server.url)
-    page.locator("#sanad-question textarea").wait_for()
-    yield page
-    context.close()
+    with chat_page(browser, server) as opened:
+        yield opened
 
 
 def test_gradio_client_asks_through_the_named_endpoint(server):

@@ -12,7 +12,7 @@ from app import prompts
 from app.service import SanadService
 from app.settings import Settings
 from tests.conftest import ROOT
-from tests.web_helpers import SanadServer, ask_in_chat
+from tests.web_helpers import SanadServer, ask_in_chat, chat_page
 
 pytestmark = pytest.mark.slow
 pytest.importorskip("llama_cpp", reason="make test installs the local extra")
@@ -32,12 +32,8 @@ def server(tmp_path_factory):
 
 @pytest.fixture
 def page(browser, server):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.goto(server.url)
-    page.locator("#sanad-question textarea").wait_for()
-    yield page
-    context.close()
+    with chat_page(browser, server) as opened:
+        yield opened
 
 
 def test_english_question_gets_a_checked_english_rendering_of_the_arabic_span(page):

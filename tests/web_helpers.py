@@ -111,6 +111,25 @@ def watched_page(browser, width: int, height: int) -> Iterator:
         context.close()
 
 
+@contextmanager
+def chat_page(browser, server: SanadServer) -> Iterator:
+    """A fresh browser page on the server's chat, recording dialogs and requests to other
+    hosts (`page.dialogs`, `page.outside_requests`)."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.dialogs = []
+    page.outside_requests = []
+    page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
+    page.on("request", lambda request: None if request.url.startswith(server.url)
+            or request.url.startswith("data:") else page.outside_requests.append(request.url))
+    page.goto(server.url)
+    page.locator("#sanad-question textarea").wait_for()
+    try:
+        yield page
+    finally:
+        context.close()
+
+
 def ask_in_chat(page, question: str) -> None:
     # Record whether the answer area was ever in its streaming state before the result.
     page.evaluate("""() => {
