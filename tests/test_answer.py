@@ -297,6 +297,18 @@ def test_a_rendering_that_fails_a_check_is_withheld_and_never_shown(searcher, re
     assert rendering.split(",")[0] not in shown
 
 
+def test_a_dropped_sentence_leaves_through_the_api_as_reasons_only(searcher):
+    made = "الحصول على مساعدات لدول أمريكا اللاتينية ومنطقة البحر الكاريبي"
+    svc = service(searcher, lambda p: f"{made} {cite(p, '20 مليار')}", answer_form="span",
+                  answer_check="copy")
+    result = svc.answer("إلامَ دعا الرئيس المكسيكي الولايات المتحدة؟")
+    assert result.dropped[0]["text"] == made  # kept for the eval's records
+    given = result.as_dict()
+    assert given["dropped"] == [{"citations": result.dropped[0]["citations"],
+                                 "problems": ["words not in the cited text"]}]
+    assert "الحصول" not in json.dumps(given, ensure_ascii=False)
+
+
 def test_a_second_candidate_with_the_question_is_tried_when_the_first_fails(searcher):
     prompts_seen = []
 

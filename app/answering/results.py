@@ -46,7 +46,14 @@ class AnswerResult:
     timings: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """The result as the API and `ask --json` give it. A dropped sentence failed its
+        checks, so it goes out as its citations and the kind of each problem, never its
+        words nor the words a problem names ("words not in the cited text: …")."""
+        data = asdict(self)
+        data["dropped"] = [{"citations": list(d.get("citations") or []),
+                            "problems": [p.split(":")[0] for p in d.get("problems") or []]}
+                           for d in self.dropped]
+        return data
 
 
 @dataclass
