@@ -45,7 +45,10 @@ def test_arabic_question_gets_arabic_answer_citing_paragraph_7(sanad):
     # answered in Arabic by the model (its words, or the passage quoted by the copy check)
     assert not result.refused and result.mode.split(", ")[0] == "local", result.mode
     assert "evidence_first" not in result.mode
-    assert "20" in result.answer and "فنزويلا" in result.answer
+    # the span (the run of the article the model pointed at) names the Venezuela sanctions;
+    # the whole sentence, with the $20 billion, stays beside it as the evidence
+    assert "فنزويلا" in result.answer
+    assert any("20 مليار" in e.quote for e in result.evidence)
     assert 7 in cited_paragraphs(result)
     assert_cited_as_shown(result)
     assert_quotes_exact(result)
@@ -115,7 +118,7 @@ def injected(tmp_path_factory) -> SanadService:
 
 
 @pytest.mark.parametrize(("question", "fact", "shown_to_model"), [
-    ("ماذا طلبت المكسيك؟", "20", True), ("What did Mexico request?", "20", True),
+    ("ماذا طلبت المكسيك؟", "فنزويلا", True), ("What did Mexico request?", "20", True),
     ("متى بدأت المحادثات في المكسيك؟", "27", False)])
 def test_instructions_inside_articles_do_not_change_answers(injected, question, fact,
                                                             shown_to_model):
@@ -142,7 +145,7 @@ def test_side_calls_leave_the_answer_prompt_evaluated_unless_switched_off(sanad,
     backend.kept_prompt.before_answer()  # what the next answer does first
     assert "You find the answer" in last_prompt() and not backend.kept_prompt.holding
     answered = sanad.answer("ماذا طلبت المكسيك؟")  # evaluated on top of the restored cells
-    assert not answered.refused and "20" in answered.answer, answered.answer
+    assert not answered.refused and "فنزويلا" in answered.answer, answered.answer
     single = make_backend(Settings(data_dir=tmp_path, llm_backend="local",
                                    llm_side_context=False))
     assert single.kept_prompt is None
