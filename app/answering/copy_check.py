@@ -24,8 +24,10 @@ from app.language import VERDICT_WORDS
 
 COPY_MAX_PIECES = 2
 # A span that is not quite copied is replaced by the run of the cited text it was made
-# from when the run holds this share of its content words, with gaps of at most
-# SNAP_MAX_GAP words, and is at most SNAP_MAX_EXTRA words longer than the span.
+# from: the run from its first aligned word to its last when that is at most twice the
+# span's length plus SNAP_MAX_EXTRA words, else its densest stretch (gaps of at most
+# SNAP_MAX_GAP words, at most SNAP_MAX_EXTRA words longer than the span); either must hold
+# SNAP_MIN_SHARE of the span's content words.
 SNAP_MIN_SHARE = 0.6
 SNAP_MAX_GAP = 3
 SNAP_MAX_EXTRA = 3
@@ -115,10 +117,11 @@ def copied_run(span: str, cited: str) -> str:
     The small model often answers with the right words of its evidence, slightly changed: a
     prefix dropped, a word of its own added ("الحصول على مساعدات لدول أمريكا اللاتينية" for
     the passage's "كمساعدات لدول أمريكا اللاتينية"). Its content words are aligned in order
-    with the passage's; the densest stretch of the alignment, if it holds most of them, is
-    the run it points at, shown exactly as the article has it."""
+    with the passage's; the run from the first aligned word to the last (a span in two
+    parts gets both, with the words between), or else the densest stretch, is the run it
+    points at, shown exactly as the article has it, with a negation just before it."""
     script = script_of(cited)
-    words = [m for m in re.finditer(r"\S+", cited)]
+    words = list(re.finditer(r"\S+", cited))
     cited_stems = [_stem(m.group(0), script) for m in words]
     span_stems = [s for s in (_stem(w, script) for w in span.split()) if s]
     if not span_stems:
