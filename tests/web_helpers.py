@@ -113,21 +113,15 @@ def watched_page(browser, width: int, height: int) -> Iterator:
 
 @contextmanager
 def chat_page(browser, server: SanadServer) -> Iterator:
-    """A fresh browser page on the server's chat, recording dialogs and requests to other
-    hosts (`page.dialogs`, `page.outside_requests`)."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.dialogs = []
-    page.outside_requests = []
-    page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
-    page.on("request", lambda request: None if request.url.startswith(server.url)
-            or request.url.startswith("data:") else page.outside_requests.append(request.url))
-    page.goto(server.url)
-    page.locator("#sanad-question textarea").wait_for()
-    try:
+    """A watched page (dialogs recorded) on the server's chat, also recording requests to
+    other hosts (`page.outside_requests`)."""
+    with watched_page(browser, 1400, 1000) as page:
+        page.outside_requests = []
+        page.on("request", lambda request: None if request.url.startswith(server.url)
+                or request.url.startswith("data:") else page.outside_requests.append(request.url))
+        page.goto(server.url)
+        page.locator("#sanad-question textarea").wait_for()
         yield page
-    finally:
-        context.close()
 
 
 def ask_in_chat(page, question: str) -> None:
