@@ -68,14 +68,6 @@ def latin_skeletons(word: str) -> set[str]:
     return {_skeleton(r) for r in readings}
 
 
-def latin_skeleton(word: str) -> str:
-    """The word's skeleton under the first reading of each ambiguous spelling."""
-    plain = _plain(word)
-    for pattern, choices in _LATIN_CHOICES:
-        plain = re.sub(pattern, choices[0], plain)
-    return _skeleton(plain)
-
-
 def arabic_skeletons(word: str) -> set[str]:
     """The word's skeleton, and without a leading article: "ال" may also begin a name
     (إليزابيث, normalised to اليزابيث)."""
