@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.answering.rendering import _names, content_words  # noqa: E402
+from app.answering.rendering import capitalised_words, content_words  # noqa: E402
 from app.names import names_not_in_source  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from index.embedding import load_embedder  # noqa: E402
@@ -118,7 +118,7 @@ def name_scores(embedder, rows: list[dict], rng: random.Random
     answer that fails the sound check against it: for the answer's own English (positives)
     and for another answer's about the same article (near misses)."""
     def unheard(english: str, arabic: str) -> list[str]:
-        return names_not_in_source(_names(english), arabic, strict=True)
+        return names_not_in_source(capitalised_words(english), arabic, strict=True)
 
     pairs = []  # (words, Arabic words, is positive)
     for i, row in enumerate(rows):

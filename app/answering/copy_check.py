@@ -35,6 +35,7 @@ SNAP_MAX_EXTRA = 3
 # after one of them takes it along ("إذا لم تلتزم بإنفاق…", "if it does not commit to
 # spending…", cut after لم, says that it commits). أن/إن and ما are left out: they more
 # often mean "that" and "what".
+_END_PUNCTUATION = ".,،؛;:!؟?"
 REVERSING_WORDS = {normalize(w) for w in """لا لم لن ليس ليست ليسوا ليسا غير عدم دون بدون
 إذا لو not no never without unless if nor neither cannot""".split()}
 COPY_MAX_FREE_WORDS = 2  # function words a copied sentence may add ("هو", "is")
@@ -144,23 +145,28 @@ def copied_run(span: str, cited: str) -> str:
             i += 1
         else:
             j += 1
+    length = len(span.split())
+    if aligned and aligned[-1] - aligned[0] + 1 <= 2 * length + SNAP_MAX_EXTRA:
+        best = aligned  # every part the span took, with the words between them
+    else:
+        best = _densest_stretch(aligned)
+        if best and best[-1] - best[0] + 1 > length + SNAP_MAX_EXTRA:
+            return ""
+    if not best or len(best) < SNAP_MIN_SHARE * len(span_stems):
+        return ""
+    start = _reversal_start(words, best[0])
+    return cited[words[start].start():words[best[-1]].end()].rstrip(_END_PUNCTUATION)
+
+
+def _densest_stretch(aligned: list[int]) -> list[int]:
+    """The longest stretch of aligned word positions with gaps of at most SNAP_MAX_GAP."""
     stretches: list[list[int]] = []
     for j in aligned:
         if stretches and j - stretches[-1][-1] <= SNAP_MAX_GAP + 1:
             stretches[-1].append(j)
         else:
             stretches.append([j])
-    length = len(span.split())
-    if aligned and aligned[-1] - aligned[0] + 1 <= 2 * length + SNAP_MAX_EXTRA:
-        best = aligned  # every part the span took, with the words between them
-    else:
-        best = max(stretches, key=len, default=[])
-        if best and best[-1] - best[0] + 1 > length + SNAP_MAX_EXTRA:
-            return ""
-    if not best or len(best) < SNAP_MIN_SHARE * len(span_stems):
-        return ""
-    start = _reversal_start(words, best[0])
-    return cited[words[start].start():words[best[-1]].end()].rstrip(".,،؛;:!؟?")
+    return max(stretches, key=len, default=[])
 
 
 def _reversal_start(words: list[re.Match], start: int) -> int:
@@ -174,7 +180,7 @@ def _reversal_start(words: list[re.Match], start: int) -> int:
 def with_reversal(span: str, cited: str) -> str:
     """`span` with the negation or condition that stands just before it in `cited`, if any:
     a copied run must not drop the "not" its words depend on."""
-    bare = span.strip().rstrip(".,،؛;:!؟?")
+    bare = span.strip().rstrip(_END_PUNCTUATION)
     at = cited.find(bare) if bare else -1
     if at < 0:
         return span

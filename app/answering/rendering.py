@@ -98,7 +98,7 @@ def cleaned(reply: str) -> str:
     return text.strip().strip('"“”«»').strip()
 
 
-def _names(text: str) -> list[str]:
+def capitalised_words(text: str) -> list[str]:
     """Capitalised Latin words, except a sentence-initial function word ("The", "More")."""
     words = [m.group(0) for m in _LATIN_WORD.finditer(text) if m.group(0)[0].isupper()]
     return [w for w in words if w.lower() not in STOPWORDS]
@@ -133,7 +133,7 @@ def rendering_problems(rendering: str, source: str, question: str, target_script
     if numbers_in(rendering) != numbers_in(source):
         problems.append("its numbers differ from the article's")
     if target_script == "latin":
-        unheard = names_not_in_source(_names(rendering), source, question, strict=True)
+        unheard = names_not_in_source(capitalised_words(rendering), source, question, strict=True)
         if unheard and checks is not None:
             unheard = checks.untranslated(unheard, source)
         if unheard:
@@ -157,6 +157,12 @@ def unmatched_words(rendering: str, source: str, word_similarity: WordSimilarity
     words, source_words = content_words(rendering), content_words(source)
     if not words or not source_words:
         return []
+    return _below(words, source_words, word_similarity, floor)
+
+
+def _below(words: list[str], source_words: list[str], word_similarity: WordSimilarity,
+           floor: float) -> list[str]:
+    """Those of `words` whose best cosine to any of `source_words` is under `floor`."""
     best = np.asarray(word_similarity(words, source_words)).max(axis=1)
     return [w for w, score in zip(words, best, strict=True) if score < floor]
 
@@ -177,9 +183,7 @@ class RenderChecks:
         source_words = content_words(source)
         if not source_words:
             return names
-        best = np.asarray(self.word_similarity(names, source_words)).max(axis=1)
-        return [n for n, score in zip(names, best, strict=True)
-                if score < self.min_name_similarity]
+        return _below(names, source_words, self.word_similarity, self.min_name_similarity)
 
     def problems(self, rendering: str, source: str) -> tuple[list[str], float]:
         score = round(self.similarity(rendering, source), 3)
