@@ -89,7 +89,12 @@ def is_in_source(word: str, skeletons: set[str], strict: bool = False) -> bool:
     """Whether the Latin `word` could be a transliteration of a word with these skeletons.
     A skeleton too short to compare by similarity ("Ali", "Tokyo") passes, or with `strict`
     must equal one of them ("Apple" is not أبلين)."""
-    if word.lower() in COMMON or word.lower() in skeletons:
+    return word.lower() in COMMON or sounds_in_source(word, skeletons, strict)
+
+
+def sounds_in_source(word: str, skeletons: set[str], strict: bool = False) -> bool:
+    """`is_in_source` by sound alone: a common word passes only if it sounds like one."""
+    if word.lower() in skeletons:
         return True
     return any(_matches(target, skeletons, strict) for target in latin_skeletons(word))
 
@@ -112,3 +117,15 @@ def names_not_in_source(names: list[str], source: str, question: str = "",
     return [name for name in names
             if any(w.lower() not in asked and not is_in_source(w, skeletons, strict)
                    for w in re.findall(r"[^\W\d_]+", name))]
+
+
+def common_words_not_heard(names: list[str], source: str, question: str = "") -> list[str]:
+    """The common words of `names` ("Council", "Arab") that are not in the question and
+    sound like no word of the source (strict). They pass `names_not_in_source` by being
+    common; this is for a caller that can check them another way (by meaning)."""
+    skeletons = source_skeletons(source, min_length=1)
+    asked = question.lower()
+    words = [w for name in names for w in re.findall(r"[^\W\d_]+", name)]
+    return list(dict.fromkeys(
+        w for w in words if w.lower() in COMMON and w.lower() not in asked
+        and not sounds_in_source(w, skeletons, strict=True)))

@@ -24,7 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.answering.rendering import capitalised_words, content_words  # noqa: E402
-from app.names import names_not_in_source  # noqa: E402
+from app.names import common_words_not_heard, names_not_in_source  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from index.embedding import load_embedder  # noqa: E402
 
@@ -115,10 +115,13 @@ def word_scores(embedder, rows: list[dict], rng: random.Random) -> tuple[np.ndar
 def name_scores(embedder, rows: list[dict], rng: random.Random
                 ) -> tuple[np.ndarray, np.ndarray]:
     """The best cosine to the Arabic answer's words of each capitalised word of an English
-    answer that fails the sound check against it: for the answer's own English (positives)
+    answer that fails the sound check against it (common words included, as the rendering
+    check does): for the answer's own English (positives)
     and for another answer's about the same article (near misses)."""
     def unheard(english: str, arabic: str) -> list[str]:
-        return names_not_in_source(capitalised_words(english), arabic, strict=True)
+        names = capitalised_words(english)
+        return (names_not_in_source(names, arabic, strict=True)
+                + common_words_not_heard(names, arabic))
 
     pairs = []  # (words, Arabic words, is positive)
     for i, row in enumerate(rows):

@@ -2,7 +2,12 @@
 
 import pytest
 
-from app.names import arabic_skeletons, latin_skeletons, names_not_in_source
+from app.names import (
+    arabic_skeletons,
+    common_words_not_heard,
+    latin_skeletons,
+    names_not_in_source,
+)
 from index.sources import read_article
 from tests.conftest import SEED
 
@@ -45,3 +50,14 @@ def test_garbled_names_pass_and_invented_ones_are_caught_against_the_seed():
 
 def test_a_name_from_the_question_is_not_held_against_the_translation():
     assert names_not_in_source(["Pedro Gomez"], "قال المسؤول", "Did Pedro Gomez speak?") == []
+
+
+def test_common_words_that_sound_like_nothing_in_the_source_are_listed_for_another_check():
+    source = "مجلس الاتحاد والعائلات الأفرو أمريكية"
+    names = ["Council", "Arab-American", "Friday"]
+    assert names_not_in_source(names, source, strict=True) == []
+    # American sounds like أمريكية; Council (مجلس) and Arab do not, nor Friday (الجمعة)
+    # unless the question has it
+    assert common_words_not_heard(names, source) == ["Council", "Arab", "Friday"]
+    assert common_words_not_heard(names, source, "What happened on Friday?") == \
+        ["Council", "Arab"]

@@ -30,7 +30,7 @@ from app.answering.corpus import CITATION_MARKERS, STOPWORDS, script_of, tokens
 from app.answering.results import AnswerResult, Token
 from app.language import LANGUAGE_NAMES, is_yes_no_question
 from app.llm import Backend
-from app.names import names_not_in_source
+from app.names import common_words_not_heard, names_not_in_source
 from app.numbers import numbers_in
 
 # A rendering is a phrase, not a story: at most this many words per word of its source.
@@ -133,9 +133,13 @@ def rendering_problems(rendering: str, source: str, question: str, target_script
     if numbers_in(rendering) != numbers_in(source):
         problems.append("its numbers differ from the article's")
     if target_script == "latin":
-        unheard = names_not_in_source(capitalised_words(rendering), source, question, strict=True)
-        if unheard and checks is not None:
-            unheard = checks.untranslated(unheard, source)
+        names = capitalised_words(rendering)
+        unheard = names_not_in_source(names, source, question, strict=True)
+        if checks is not None:
+            # A common word ("Council", "Arab") skips the sound check for being common, so
+            # it must translate a word of the source instead: "Arab" for الأفرو does not.
+            unheard = checks.untranslated(
+                unheard + common_words_not_heard(names, source, question), source)
         if unheard:
             problems.append("a name that sounds like nothing in the article's words")
     if len(tokens(rendering)) > MAX_LENGTH_RATIO * len(tokens(source)) + MAX_EXTRA_WORDS:
@@ -181,7 +185,7 @@ class RenderChecks:
         """The `names` (single words) that translate no word of `source` either: none of
         its words is within `min_name_similarity` cosine of them."""
         source_words = content_words(source)
-        if not source_words:
+        if not names or not source_words:
             return names
         return _below(names, source_words, self.word_similarity, self.min_name_similarity)
 
