@@ -10,6 +10,7 @@ from app import prompts
 from app.answering import refusal
 from app.answering import service as answer_steps
 from app.answering.copy_check import copied_run, copy_problem, with_reversal
+from app.answering.generation import CopiedPreview
 from app.answering.refusal import RefusalModel, decide_refusal
 from app.answering.service import AnswerService
 from app.llm import Backend, LLMUnavailable, make_backend
@@ -181,15 +182,68 @@ def test_prompt_fences_article_text_as_untrusted_data(searcher):
     assert "[1] " in prompt and "Yes, near Rotterdam." in prompt
 
 
-def test_stream_yields_tokens_then_one_result(searcher):
-    svc = service(searcher, lambda p: f"It reaches the North Sea near Rotterdam {cite(p, 'Rotter')}.")
+def passage_with(prompt: str, word: str) -> str:
+    """The text of the numbered passage in `prompt` that contains `word`, with its marker."""
+    line = next(line for line in prompt.splitlines() if line.startswith("[") and word in line)
+    marker, text = line.split(" ", 1)
+    return f"{text} {marker}"
+
+
+def test_a_draft_copied_from_the_evidence_streams_word_by_word_then_one_result(searcher):
+    drafts = []
+    svc = service(searcher, lambda p: drafts.append(passage_with(p, "Rotter")) or drafts[-1])
     items = list(svc.answer_stream(RHINE))
     assert isinstance(items[-1], AnswerResult)
     tokens = [i for i in items if isinstance(i, Token)]
-    assert len(tokens) > 3 and "".join(t.text for t in tokens).endswith("].")
+    assert len(tokens) >= 3 and "".join(t.text for t in tokens) == drafts[0]
     assert "Rotterdam" in items[-1].answer
     timings = items[-1].timings
     assert timings["retrieval_ms"] <= timings["first_token_ms"] <= timings["total_ms"]
+
+
+def test_words_of_the_models_own_are_not_streamed_before_the_checks(searcher):
+    # "It reaches the North Sea" is the model's; the checks replace the sentence by the
+    # quoted passage. Only the words copied from the article were previewed.
+    svc = service(searcher, lambda p: f"It reaches the North Sea near Rotterdam "
+                                      f"{cite(p, 'Rotter')}.")
+    items = list(svc.answer_stream(RHINE))
+    assert "".join(t.text for t in items if isinstance(t, Token)) == "near Rotterdam [2]."
+    assert "It reaches" not in items[-1].answer
+
+    # nothing copied: the checked answer is the one token
+    svc = service(searcher, lambda p: f"It flows to the sea by that city {cite(p, 'Rotter')}.")
+    items = list(svc.answer_stream(RHINE))
+    assert [t.text for t in items if isinstance(t, Token)] == [items[-1].answer]
+    assert items[-1].timings["first_token_ms"] <= items[-1].timings["total_ms"]
+
+
+def preview_of(drafts: list[str], sources: list[str]) -> tuple[list[str], bool]:
+    """The pieces a CopiedPreview gives out as the draft grows to each of `drafts`, the last
+    one final, and whether it stopped."""
+    preview = CopiedPreview(sources)
+    pieces = [preview.update(d, final=n == len(drafts) - 1) for n, d in enumerate(drafts)]
+    return [p for p in pieces if p], preview.stopped
+
+
+def test_the_preview_is_one_run_of_the_articles_words():
+    sources = ["the talks began in December\nin Mexico City"]
+    # a word still being written waits; the run goes on across the source's line break
+    assert preview_of(["the tal", "the talks beg", "the talks began in",
+                       "the talks began in Dece", "the talks began in December in Mexico"],
+                      sources) == (["the", " talks", " began", " in", " December in Mexico"],
+                                   False)
+    # citation markers and punctuation are not words: "[1]" after copied words comes with
+    # them, and a comma the model leaves out does not stop the run
+    assert preview_of(["the talks began [1]"], sources) == (["the talks began [1]"], False)
+    assert preview_of(["in Mexico, City"], ["in Mexico City"]) == (["in Mexico, City"], False)
+    # the model's own words before the run are left out; the first word of its own after
+    # the run stops the preview for good
+    assert preview_of(["He said the talks began in Mexico City"], sources) == \
+        (["the talks began in"], True)
+    # past the draft's first word, one common word is no run; nothing copied, nothing shown
+    assert preview_of(["Briefly in short: talks ended"], sources) == ([], False)
+    assert preview_of(["in brief"], sources) == (["in"], True)
+    assert preview_of(["NOT_FOUND"], sources) == ([], False)
 
 
 def test_follow_up_is_condensed_before_retrieval(searcher):

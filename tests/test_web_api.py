@@ -114,6 +114,8 @@ def test_openai_client_streaming_with_history(server):
     # too vague alone: answered only because the earlier turns were passed as history
     assert not sanad["refused"] and "20 مليار" in sanad["answer"]
     assert text and "[1]" in text and sanad["passages"]
+    # an OpenAI client keeps every delta: only the checked answer is ever sent
+    assert text == sanad["content"]
     alone = client.chat.completions.create(
         model="sanad", messages=[{"role": "user", "content": "And what else?"}])
     assert alone.model_extra["sanad"]["refused"]

@@ -1,19 +1,22 @@
 """Generation: the draft answer, written by the LLM from the numbered evidence or, without
 an LLM, quoted from it.
 
-The draft is streamed as it is written and checked afterwards (checks.py); nothing here
-decides what the reader finally sees.
+The draft is checked after it is written (checks.py); nothing here decides what the reader
+finally sees. While it is written, only its leading words that are copied from the evidence
+stream out as a preview: the article's own words need no check, anything else waits for
+the checks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+import re
+from collections.abc import Callable, Generator, Iterator
 
 from llama_index.core.llms import ChatMessage
 
 from app import prompts
 from app.answering.checks import with_markers
-from app.answering.corpus import CITATION_MARKERS, Passage, normalize
+from app.answering.corpus import CITATION_MARKERS, Passage, normalize, tokens
 from app.answering.results import Token
 from app.language import LANGUAGE_NAMES
 from app.llm import Backend
@@ -66,6 +69,73 @@ def extractive_quote(evidence: list[Passage]) -> str:
     return " ".join(with_markers(p.text, [p.n]) for p in chosen)
 
 
+MIN_PREVIEW_WORDS = 2  # one common word ("في", "the") is copied from anywhere
+
+
+class CopiedPreview:
+    """What of a draft may be shown while it is written, before its checks: one run of its
+    whole words that is written in one of `sources` (the article's own words; citation
+    markers, punctuation and letter forms aside, which the model often changes). The run
+    starts at the draft's first word when that is copied, else at the first
+    MIN_PREVIEW_WORDS copied words in a row; it ends for good at the first whole word after
+    it that is not."""
+
+    def __init__(self, sources: list[str]):
+        self.sources = [f" {' '.join(tokens(text))} " for text in sources]
+        self.stopped = False
+        self._first = 0  # the first draft word that may still start the run
+        self._start: int | None = None  # the draft word the run starts at
+        self._count = 0  # draft words (markers included) in the run
+        self._shown = 0  # characters of the run already given out
+
+    def _copied(self, words: list[str]) -> bool:
+        return any(f" {' '.join(words)} " in source for source in self.sources)
+
+    def _run(self, words: list[list[str]], start: int) -> int:
+        """How many of `words` from `start` on make a copied run."""
+        run: list[str] = []
+        for n, piece in enumerate(words[start:]):
+            if piece and not self._copied(run + piece):
+                return n
+            run += piece
+        return len(words) - start
+
+    def update(self, text: str, final: bool = False) -> str:
+        """The text the draft so far adds to the preview ("" for none). A word still being
+        written (nothing after it yet) waits unless the draft is `final`."""
+        if self.stopped:
+            return ""
+        spans = [m.span() for m in re.finditer(r"\S+", text)]
+        if spans and not final and spans[-1][1] == len(text):
+            spans.pop()
+        words = [tokens(CITATION_MARKERS.sub(" ", text[a:b])) for a, b in spans]
+        while self._start is None and self._first < len(words):
+            count = self._run(words, self._first)
+            # the draft's first word starts a run alone: it is where the answer begins
+            needed = 1 if self._first == 0 else MIN_PREVIEW_WORDS
+            if sum(map(len, words[self._first:self._first + count])) >= needed:
+                self._start = self._first
+            elif self._first + count < len(words) and words[self._first]:
+                self._first += 1  # a word after this run is not copied: it cannot grow
+            elif not words[self._first]:
+                self._first += 1  # a run does not start at a marker
+            else:
+                return ""  # the run reaches the last whole word: wait for more
+        if self._start is None:
+            return ""
+        self._count = self._run(words, self._start)
+        if self._start + self._count < len(words):
+            self.stopped = True
+        begin, end = spans[self._start][0], spans[self._start + self._count - 1][1]
+        added = text[begin + self._shown:end]
+        self._shown = end - begin
+        return added
+
+    @property
+    def started(self) -> bool:
+        return self._shown > 0
+
+
 def found_nothing(draft: str) -> bool:
     """Whether the model said the evidence does not answer the question."""
     return NOT_FOUND in draft or not draft
@@ -73,21 +143,33 @@ def found_nothing(draft: str) -> bool:
 
 def draft(backend: Backend, question: str, evidence: list[Passage], lang: str,
           first_token: Callable[[], None], span: bool = False) -> Generator[Token, None, str]:
-    """Stream the draft answer in `lang` as tokens (with `span`: the evidence's shortest
-    answering words, in the evidence's language); return its whole text. `first_token` is
-    called once the first piece of text exists."""
+    """Write the draft answer in `lang` (with `span`: the evidence's shortest answering
+    words, in the evidence's language) and return its whole text. As it is written, its
+    leading words copied from the evidence stream out as tokens; `first_token` is called
+    when the first of them does."""
     if backend.llm is None:
         text = extractive_quote(evidence)
         yield Token(text)
         first_token()
         return text
-    pieces = []
+    pieces: list[str] = []
     messages = (span_messages(question, evidence) if span
                 else answer_messages(question, evidence, lang))
+    preview = CopiedPreview([p.text for p in evidence])
     for delta in backend.stream(messages):
-        if not pieces:
-            first_token()
         pieces.append(delta)
-        yield Token(delta)
+        yield from _preview(preview, "".join(pieces), False, first_token)
+    yield from _preview(preview, "".join(pieces), True, first_token)
     text = "".join(pieces).strip()
     return with_span_citation(text, evidence) if span else text
+
+
+def _preview(preview: CopiedPreview, text: str, final: bool,
+             first_token: Callable[[], None]) -> Iterator[Token]:
+    """Stream what the draft so far adds to its preview."""
+    started = preview.started
+    added = preview.update(text, final)
+    if added:
+        if not started:
+            first_token()
+        yield Token(added)

@@ -5,8 +5,9 @@ the door to it; nothing else should call this).
     select evidence → decide refusal → draft (a span or sentences) → check citations →
     render → for a reader in another language, render the span into theirs, checked
 
-`answer_stream` yields text tokens as they are written, then one final `AnswerResult`;
-`answer` returns that result alone.
+`answer_stream` yields text tokens, then one final `AnswerResult`; `answer` returns that
+result alone. While the draft is written, only its words copied from the evidence stream (a
+preview); when none are, the checked answer is the first token.
 """
 
 from __future__ import annotations
@@ -70,16 +71,18 @@ class AnswerService:
             return
         plan = self._language_plan(result, evidence)
         span = answers_with_span(self.settings, self.backend, result.yes_no)
-        text = yield from draft(self.backend, standalone, evidence, plan.answer_lang,
-                                lambda: clock.mark("first_token_ms"), span)
-        clock.mark("first_token_ms")
+        def shown() -> None:
+            clock.mark("first_token_ms")
+
+        text = yield from draft(self.backend, standalone, evidence, plan.answer_lang, shown,
+                                span)
         if span and found_nothing(text):
             # The span prompt's NOT_FOUND is stricter than the sentence prompt's: with
             # other articles' passages among the evidence it refused questions the
             # sentence prompt answers ("What did Mexico request?"). Ask that one too.
             span = False
             text = yield from draft(self.backend, standalone, evidence, plan.answer_lang,
-                                    lambda: None, span)
+                                    shown, span)
         if found_nothing(text):
             if not self._quote_instead(result, evidence):
                 yield from self._refuse(result, "the model found no answer in the evidence",
@@ -91,6 +94,11 @@ class AnswerService:
             yield from self._refuse(result, "no answer sentence passed the checks", clock)
             return
         self._render(result, evidence, plan)
+        if "first_token_ms" not in clock.timings:
+            # Nothing of the draft was copied from the evidence, so nothing was previewed:
+            # the checked answer is the first text the reader gets.
+            shown()
+            yield Token(result.answer)
         if plan.evidence_first and self.backend.llm is not None:
             yield from render_answer(self.backend, result, plan.answer_lang, result.language,
                                      _render_checks(searcher, self.settings))

@@ -159,23 +159,17 @@ def build_router(ctx: WebContext) -> APIRouter:
         first, stream = await started(question, history, None)
 
         async def chunks() -> AsyncIterator[dict]:
-            part = "answer"
             try:
                 yield {"data": json.dumps(ids.chunk({"role": "assistant", "content": ""}))}
                 async for item in items(first, stream):
-                    if isinstance(item, Queued):  # OpenAI's stream has no event for waiting
+                    # An OpenAI client keeps every delta and has no event for waiting, nor
+                    # a way to replace a preview: only the checked answer is sent.
+                    if isinstance(item, Queued | Token):
                         continue
-                    if isinstance(item, Token):
-                        text = item.text if item.part == part else f"\n\n{item.text}"
-                        part = item.part
-                        yield {"data": json.dumps(ids.chunk({"content": text}), ensure_ascii=False)}
-                    else:
-                        if item.translation:  # its label was not part of the streamed text
-                            yield {"data": json.dumps(ids.chunk(
-                                {"content": f"\n({item.translation['label']})"}),
-                                ensure_ascii=False)}
-                        yield {"data": json.dumps(ids.chunk({}, "stop", sanad={
-                            **item.as_dict(), "content": full_text(item)}), ensure_ascii=False)}
+                    text = full_text(item)
+                    yield {"data": json.dumps(ids.chunk({"content": text}), ensure_ascii=False)}
+                    yield {"data": json.dumps(ids.chunk({}, "stop", sanad={
+                        **item.as_dict(), "content": text}), ensure_ascii=False)}
                 yield {"data": "[DONE]"}
             except Exception as exc:  # noqa: BLE001 - the stream has started: report in-band
                 yield {"data": json.dumps(error_event(exc), ensure_ascii=False)}
