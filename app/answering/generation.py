@@ -2,8 +2,8 @@
 an LLM, quoted from it.
 
 The draft is checked after it is written (checks.py); nothing here decides what the reader
-finally sees. While it is written, only its leading words that are copied from the evidence
-stream out as a preview: the article's own words need no check, anything else waits for
+finally sees. While it is written, only one run of its words copied from the evidence
+streams out as a preview: the article's own words need no check, anything else waits for
 the checks.
 """
 
@@ -144,9 +144,9 @@ def found_nothing(draft: str) -> bool:
 def draft(backend: Backend, question: str, evidence: list[Passage], lang: str,
           first_token: Callable[[], None], span: bool = False) -> Generator[Token, None, str]:
     """Write the draft answer in `lang` (with `span`: the evidence's shortest answering
-    words, in the evidence's language) and return its whole text. As it is written, its
-    leading words copied from the evidence stream out as tokens; `first_token` is called
-    when the first of them does."""
+    words, in the evidence's language) and return its whole text. As it is written, one
+    run of its words copied from the evidence streams out as tokens (CopiedPreview);
+    `first_token` is called when the first of them does."""
     if backend.llm is None:
         text = extractive_quote(evidence)
         yield Token(text)
