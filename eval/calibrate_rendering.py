@@ -116,8 +116,8 @@ def name_scores(embedder, rows: list[dict], rng: random.Random
                 ) -> tuple[np.ndarray, np.ndarray]:
     """The best cosine to the Arabic answer's words of each capitalised word of an English
     answer that fails the sound check against it (common words included, as the rendering
-    check does): for the answer's own English (positives)
-    and for another answer's about the same article (near misses)."""
+    check does): for the answer's own English (positives) and for another answer's about
+    the same article (near misses)."""
     def unheard(english: str, arabic: str) -> list[str]:
         names = capitalised_words(english)
         return (names_not_in_source(names, arabic, strict=True)

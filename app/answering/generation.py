@@ -85,7 +85,6 @@ class CopiedPreview:
         self.stopped = False
         self._first = 0  # the first draft word that may still start the run
         self._start: int | None = None  # the draft word the run starts at
-        self._count = 0  # draft words (markers included) in the run
         self._shown = 0  # characters of the run already given out
 
     def _copied(self, words: list[str]) -> bool:
@@ -123,10 +122,10 @@ class CopiedPreview:
                 return ""  # the run reaches the last whole word: wait for more
         if self._start is None:
             return ""
-        self._count = self._run(words, self._start)
-        if self._start + self._count < len(words):
+        count = self._run(words, self._start)  # draft words (markers included) in the run
+        if self._start + count < len(words):
             self.stopped = True
-        begin, end = spans[self._start][0], spans[self._start + self._count - 1][1]
+        begin, end = spans[self._start][0], spans[self._start + count - 1][1]
         added = text[begin + self._shown:end]
         self._shown = end - begin
         return added
