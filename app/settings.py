@@ -125,6 +125,12 @@ class Settings(BaseSettings):
     # invention when it translates one of them ("Sweden" for السويد, "Court" for المحكمة):
     # its cosine to that word reaches this (same calibration; other names stay below it).
     render_min_name_similarity: float = Field(0.75, ge=-1, le=1)
+    # ...and when each content word of the article's words is within this cosine of some
+    # word of the rendering, or sounds like one of its names: a rendering that leaves a word
+    # out ("if you have not spent" for "if it does not commit to spending") says something
+    # else (same calibration: below this, right renderings are lost while as many near
+    # misses get through).
+    render_min_coverage_similarity: float = Field(0.5, ge=-1, le=1)
     evidence_sentences: int = Field(3, ge=1, le=10)
     history_turns: int = Field(3, ge=0, le=20)
     max_question_chars: int = Field(2000, ge=10)

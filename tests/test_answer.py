@@ -41,6 +41,7 @@ def service(searcher, respond=None, backend="local", **settings) -> AnswerServic
     # the fake embedder's cosines mean nothing across languages: those checks have their own
     settings.setdefault("render_min_similarity", -1)
     settings.setdefault("render_min_word_similarity", -1)
+    settings.setdefault("render_min_coverage_similarity", -1)
     settings.setdefault("refusal_rule", "threshold")
     settings = Settings(data_dir=searcher.data.folder, refuse_below_en=-1, refuse_below_ar=-1,
                         **settings)
@@ -388,12 +389,16 @@ def test_a_rendering_far_in_meaning_from_the_span_is_withheld(searcher):
     assert rendering["similarity"] < 1.0
 
 
-def test_a_rendering_word_with_no_counterpart_in_the_span_is_withheld(searcher):
+@pytest.mark.parametrize("floor, problem", [
+    ("render_min_word_similarity", "no counterpart"),  # a word the span does not hold
+    ("render_min_coverage_similarity", "left out"),  # a word of the span not rendered
+])
+def test_a_rendering_whose_words_do_not_match_the_span_is_withheld(searcher, floor, problem):
     svc = service(searcher, _span_then("20 billion dollars in aid"), answer_form="span",
-                  render_min_word_similarity=1.0)
+                  **{floor: 1.0})
     result = svc.answer(MEXICO_EN)
     assert result.translation["text"] == ""
-    assert "no counterpart" in result.translation["renderings"][0]["problems"][0]
+    assert problem in result.translation["renderings"][0]["problems"][0]
 
 
 def test_a_same_language_answer_is_the_span_cited_even_when_the_model_forgets_the_number(
@@ -672,7 +677,8 @@ def test_side_calls_keep_out_of_the_answer_context(searcher):
     prompt (whose prefix llama.cpp reuses) is always an answer prompt."""
     main_llm, side_llm = FakeLLM(_mexico_answer), FakeLLM(_condensed_or_translated)
     settings = Settings(data_dir=searcher.data.folder, refuse_below_en=-1, refuse_below_ar=-1,
-                        render_min_similarity=-1, render_min_word_similarity=-1)
+                        render_min_similarity=-1, render_min_word_similarity=-1,
+                        render_min_coverage_similarity=-1)
     svc = AnswerService(settings, lambda: searcher, Backend("local", main_llm, side_llm=side_llm))
     result = svc.answer("And Venezuela sanctions?", [Turn("Mexican president called for aid?",
                                                           "He called for aid [1].")])
@@ -700,7 +706,8 @@ def test_one_context_saves_the_answer_prompt_before_side_calls_and_restores_it(s
         return _mexico_answer(prompt) if answering else _condensed_or_translated(prompt)
 
     settings = Settings(data_dir=searcher.data.folder, refuse_below_en=-1, refuse_below_ar=-1,
-                        render_min_similarity=-1, render_min_word_similarity=-1)
+                        render_min_similarity=-1, render_min_word_similarity=-1,
+                        render_min_coverage_similarity=-1)
     backend = Backend("local", FakeLLM(reply), kept_prompt=RecordingPrompt())
     AnswerService(settings, lambda: searcher, backend).answer(
         "And Venezuela sanctions?", [Turn("Mexican president called for aid?", "He called for aid [1].")])

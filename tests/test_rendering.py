@@ -12,6 +12,7 @@ from app.answering.rendering import (
     clauses,
     cleaned,
     content_words,
+    coverage_words,
     render_messages,
     rendering_problems,
     unmatched_words,
@@ -139,12 +140,18 @@ WORD_COSINES = {("ambitious", "طموحة"): 0.7, ("agenda", "أجندة"): 0.8,
                 ("healthy", "طموحة"): 0.3, ("diet", "أجندة"): 0.35,
                 ("sweden", "السويد"): 0.9, ("norway", "السويد"): 0.68,
                 ("african", "الأفرو"): 0.8, ("arab", "الأفرو"): 0.7,
-                ("council", "المجلس"): 0.85}
+                ("council", "المجلس"): 0.85,
+                ("spend", "بإنفاق"): 0.76, ("spend", "تلتزم"): 0.4, ("commit", "تلتزم"): 0.7,
+                ("region", "المنطقة"): 0.78, ("alicia", "أليسيا"): 0.3,
+                ("billion", "مليار"): 0.84, ("if", "إذا"): 0.75}
 
 
-def hand_made_cosines(words, source_words):
-    return np.array([[WORD_COSINES.get((w.lower(), s), 0.1) for s in source_words]
-                     for w in words])
+def hand_made_cosines(words, other_words):
+    """Cosines from WORD_COSINES, in either order (English, Arabic) or (Arabic, English)."""
+    def cosine(a, b):
+        return WORD_COSINES.get((a.lower(), b), WORD_COSINES.get((b.lower(), a), 0.1))
+
+    return np.array([[cosine(w, o) for o in other_words] for w in words])
 
 
 def test_every_content_word_of_a_rendering_needs_a_counterpart_in_the_span():
@@ -160,7 +167,7 @@ def test_content_words_leave_out_function_words_numbers_and_markers():
 
 
 def test_a_name_that_translates_a_word_of_the_span_is_no_invention():
-    checks = RenderChecks(lambda a, b: 1.0, hand_made_cosines, 0.5, 0.55, 0.75)
+    checks = RenderChecks(lambda a, b: 1.0, hand_made_cosines, 0.5, 0.55, 0.75, 0.5)
     # "Sweden" does not sound like السويد, but translates it; "Norway" is only near it
     assert rendering_problems("Sweden", "السويد", "Where is it based?", "latin")
     assert rendering_problems("Sweden", "السويد", "Where is it based?", "latin", checks) == []
@@ -168,7 +175,7 @@ def test_a_name_that_translates_a_word_of_the_span_is_no_invention():
 
 
 def test_a_common_word_must_translate_a_word_of_the_span_when_it_sounds_like_none():
-    checks = RenderChecks(lambda a, b: 1.0, hand_made_cosines, 0.5, 0.55, 0.75)
+    checks = RenderChecks(lambda a, b: 1.0, hand_made_cosines, 0.5, 0.55, 0.75, 0.5)
     source = "العائلات الأفرو أمريكية"
     # "Arab" and "American" are common words: without the embedding checks they pass
     assert rendering_problems("Arab-American families", source, "Who?", "latin") == []
@@ -181,3 +188,25 @@ def test_a_common_word_must_translate_a_word_of_the_span_when_it_sounds_like_non
     # asked about in the question: nothing to check
     assert rendering_problems("Arab families", source, "Were they Arab?", "latin",
                               checks) == []
+
+
+def test_a_rendering_must_account_for_every_content_word_of_the_span():
+    checks = RenderChecks(lambda a, b: 1.0, hand_made_cosines, 0.5, 0.55, 0.75, 0.5)
+    source = "إذا لم تلتزم بإنفاق عشرين مليار دولار في المنطقة"
+    # "spend" is near بإنفاق, but nothing renders تلتزم (commit): the condition changed
+    assert checks.uncovered("if it did not spend $20 billion in the region", source) \
+        == ["تلتزم"]
+    assert checks.problems("if it did not spend $20 billion in the region", source)[0] \
+        == ["1 of the article's words left out"]
+    assert checks.problems("if it does not commit to spend $20 billion in the region",
+                           source)[0] == []
+
+
+def test_coverage_skips_numbers_and_grammar_and_hears_names():
+    checks = RenderChecks(lambda a, b: 1.0, hand_made_cosines, 0.5, 0.55, 0.75, 0.5)
+    # number words are compared by value, تم is grammar, a name may be written as it sounds
+    assert coverage_words("تم إنفاق عشرين مليار دولار") == ["إنفاق", "دولار"]
+    assert checks.uncovered("Alicia", "أليسيا") == []
+    assert checks.uncovered("Alice", "أليسيا بارسينا") == ["بارسينا"]
+    # digits alone have no words to compare
+    assert checks.uncovered("1923", "عام 1923") == []
