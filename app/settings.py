@@ -128,8 +128,8 @@ class Settings(BaseSettings):
     # ...and when each content word of the article's words is within this cosine of some
     # word of the rendering, or sounds like one of its names: a rendering that leaves a word
     # out ("if you have not spent" for "if it does not commit to spending") says something
-    # else (same calibration: below this, right renderings are lost while as many near
-    # misses get through).
+    # else (read off the renderings local eval runs showed: below this, wrong ones get
+    # through; above, right ones are lost; eval/reports/rendering-calibration).
     render_min_coverage_similarity: float = Field(0.5, ge=-1, le=1)
     evidence_sentences: int = Field(3, ge=1, le=10)
     history_turns: int = Field(3, ge=0, le=20)

@@ -8,7 +8,15 @@ the share of positives kept and of negatives let through, for the whole-phrase c
 (`render_min_similarity`) and for the word check (`render_min_word_similarity`: every
 content word of the English answer within the floor of some word of the Arabic one).
 
+The coverage check (`render_min_coverage_similarity`: every content word of the Arabic
+answer within the floor of some word of the English one) is measured among the pairs that
+pass every other check at the settings' floors. Near misses rarely get that far, and human
+translations do not leave words out the way the small model does; so `--shown` also lists,
+for reading by hand, the renderings that eval runs showed (their questions.jsonl) which
+each coverage floor would withhold.
+
     python eval/calibrate_rendering.py ../shared/datasets/xquad-ar-dev [--pairs 300]
+        [--shown eval/reports/xquad-local-model-s150/questions.jsonl ...]
 """
 
 from __future__ import annotations
@@ -16,18 +24,27 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.answering.rendering import capitalised_words, content_words  # noqa: E402
+from app.answering.rendering import (  # noqa: E402
+    RenderChecks,
+    capitalised_words,
+    clauses,
+    content_words,
+    rendering_problems,
+)
 from app.names import common_words_not_heard, names_not_in_source  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from index.embedding import load_embedder  # noqa: E402
 
+MARKER = re.compile(r"\s*\[\d{1,3}(?:\s*,\s*\d{1,3})*\]")  # "[1]", "[1, 3]" after a part
 FLOORS = (0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65)
 NAME_FLOORS = (0.6, 0.65, 0.7, 0.75, 0.8, 0.85)
 
@@ -51,6 +68,9 @@ def main() -> None:
     parser.add_argument("dataset", type=Path)
     parser.add_argument("--pairs", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--shown", type=Path, nargs="*", default=[],
+                        help="eval runs' questions.jsonl: list the English renderings they "
+                             "showed that each coverage floor withholds")
     args = parser.parse_args()
     rows = aligned_pairs(args.dataset, args.pairs, args.seed)
     settings = Settings()
@@ -84,6 +104,10 @@ def main() -> None:
     for floor in NAME_FLOORS:
         print(f"{floor:10.2f}  {(name_positives >= floor).mean():14.3f}  "
               f"{(name_negatives >= floor).mean():19.3f}")
+    checks = render_checks(embedder, settings)
+    coverage_table(checks, rows, random.Random(args.seed))
+    if args.shown:
+        shown_renderings(checks, args.shown)
 
 
 def word_scores(embedder, rows: list[dict], rng: random.Random) -> tuple[np.ndarray, np.ndarray]:
@@ -142,6 +166,89 @@ def name_scores(embedder, rows: list[dict], rng: random.Random
                 ).max(axis=1)
         (positives if positive else negatives).extend(best.tolist())
     return np.array(positives), np.array(negatives)
+
+
+def render_checks(embedder, settings: Settings) -> RenderChecks:
+    """The rendering checks at the settings' floors, with the embedding model's word
+    cosines (the whole-phrase cosine has its own table above)."""
+    vectors: dict[str, np.ndarray] = {}
+
+    def word_similarity(words: list[str], others: list[str]) -> np.ndarray:
+        new = [w for w in dict.fromkeys(words + others) if w not in vectors]
+        if new:
+            vectors.update(zip(new, unit(np.asarray(embedder.embed_documents(new))),
+                               strict=True))
+        return np.array([vectors[w] for w in words]) @ np.array([vectors[w] for w in others]).T
+
+    return RenderChecks(lambda a, b: 1.0, word_similarity, settings.render_min_similarity,
+                        settings.render_min_word_similarity,
+                        settings.render_min_name_similarity,
+                        settings.render_min_coverage_similarity)
+
+
+def passes_but_coverage(checks: RenderChecks, english: str, arabic: str) -> bool:
+    problems = (rendering_problems(english, arabic, "", "latin", checks)
+                or checks.problems(english, arabic)[0])
+    return all(p.endswith("left out") for p in problems)
+
+
+def coverage_table(checks: RenderChecks, rows: list[dict], rng: random.Random) -> None:
+    pairs = []  # (English, Arabic, is positive)
+    for i, row in enumerate(rows):
+        pairs.append((row["answers_en"][0], row["answers_ar"][0], True))
+        others = [j for j, other in enumerate(rows) if other["title"] == row["title"] and j != i
+                  and other["answers_en"][0].lower() != row["answers_en"][0].lower()]
+        if others:
+            pairs.append((rows[rng.choice(others)]["answers_en"][0], row["answers_ar"][0],
+                          False))
+    passing = [p for p in pairs if passes_but_coverage(checks, p[0], p[1])]
+    positives = sum(1 for p in pairs if p[2])
+    negatives = len(pairs) - positives
+    print(f"coverage floor (after every other check; {positives} positives, {negatives} near "
+          "misses)  positives kept  near misses through")
+    for floor in (None, *FLOORS):
+        floored = replace(checks, min_coverage_similarity=floor if floor is not None else -1)
+        kept = [p for p in passing if not floored.uncovered(p[0], p[1])]
+        label = "off" if floor is None else f"{floor:.2f}"
+        print(f"{label:>14}  {sum(p[2] for p in kept) / positives:14.3f}  "
+              f"{sum(not p[2] for p in kept) / negatives:19.3f}")
+
+
+def shown_renderings(checks: RenderChecks, runs: list[Path]) -> None:
+    """The English renderings the runs showed, one per answer part, and for each coverage
+    floor those it would withhold, with the article's words it finds left out."""
+    shown = []  # (question id, article's words, rendering, gold answer)
+    for run in runs:
+        for line in run.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            if row.get("lang") != "en" or not row.get("translation"):
+                continue
+            parts = [p.strip() for p in MARKER.split(row["translation"])
+                     if p.strip(" .،,")]  # a sentence's full stop after its marker
+            spans = [s["text"] for s in row.get("sentences") or []]
+            if len(parts) == len(spans):  # else a part was withheld: no way to pair them
+                gold = (row.get("gold_answers") or [""])[0]
+                shown += [(row["id"], s, p, gold) for s, p in zip(spans, parts, strict=True)]
+    print(f"{len(shown)} renderings shown in {len(runs)} run(s), "
+          f"{len({(s, p) for _, s, p, _ in shown})} different")
+    for floor in FLOORS:
+        floored = replace(checks, min_coverage_similarity=floor)
+        withheld = [(row_id, span, text, gold, left_out) for row_id, span, text, gold in shown
+                    if (left_out := clause_coverage(floored, text, span))]
+        different = len({(span, text) for _, span, text, _, _ in withheld})
+        print(f"coverage floor {floor:.2f}: withholds {len(withheld)} ({different} different)")
+        for row_id, span, text, gold, left_out in withheld:
+            print(f"  {row_id}: {span} → {text} (gold: {gold[:60]}; left out: "
+                  f"{', '.join(left_out)})")
+
+
+def clause_coverage(checks: RenderChecks, text: str, span: str) -> list[str]:
+    """The span's words the rendering leaves out, clause by clause as it was rendered."""
+    pieces, sources = text.split(", "), clauses(span)
+    if len(sources) == 1 or len(pieces) != len(sources):
+        pieces, sources = [text], [span]
+    return [w for piece, source in zip(pieces, sources, strict=True)
+            for w in checks.uncovered(piece, source)]
 
 
 if __name__ == "__main__":
