@@ -223,11 +223,16 @@ def shown_renderings(checks: RenderChecks, runs: list[Path]) -> None:
             row = json.loads(line)
             if row.get("lang") != "en" or not row.get("translation"):
                 continue
+            gold = (row.get("gold_answers") or [""])[0]
+            if "renderings_shown" in row:
+                shown += [(row["id"], r["source"], r["text"], gold)
+                          for r in row["renderings_shown"]]
+                continue
+            # runs before renderings_shown was stored: pair the parts by their markers
             parts = [p.strip() for p in MARKER.split(row["translation"])
                      if p.strip(" .،,")]  # a sentence's full stop after its marker
             spans = [s["text"] for s in row.get("sentences") or []]
             if len(parts) == len(spans):  # else a part was withheld: no way to pair them
-                gold = (row.get("gold_answers") or [""])[0]
                 shown += [(row["id"], s, p, gold) for s, p in zip(spans, parts, strict=True)]
     print(f"{len(shown)} renderings shown in {len(runs)} run(s), "
           f"{len({(s, p) for _, s, p, _ in shown})} different")

@@ -447,6 +447,19 @@ def test_english_answers_quoted_in_arabic_are_scored_on_their_translation():
     assert r["key_facts_found"] == ["20 billion"]
 
 
+def test_a_run_keeps_the_renderings_it_showed_and_only_the_problems_of_the_others():
+    renderings = [{"source": "توزيع 20 مليار دولار", "text": "$20 billion", "citations": [1],
+                   "similarity": 0.8, "problems": []},
+                  {"source": "وتعليق العقوبات", "text": "", "citations": [1],
+                   "similarity": 0.6, "problems": ["1 of the article's words left out"]}]
+    res = result(answer="…", passages=[passage(1, 0, 10)],
+                 translation={"text": "$20 billion [1]", "lang": "en", "label": "",
+                              "withheld": 1, "renderings": renderings})
+    r = scoring.score_result(question(), res, 1, [])
+    assert r["renderings_shown"] == [{"source": "توزيع 20 مليار دولار", "text": "$20 billion"}]
+    assert r["rendering_problems"] == [["1 of the article's words left out"]]
+
+
 def test_an_answer_in_another_script_than_its_question_is_not_scored():
     q = question(key_facts=["20 billion"], answers=["20 billion dollars"])
     res = result(answer="The articles are in another language; here is what they say:\n"

@@ -95,6 +95,9 @@ def record_of(q: EvalQuestion, result: AnswerResult, relevant_chunks: int,
         # why each withheld rendering failed (its words are never kept)
         "rendering_problems": [r["problems"] for r in translation.get("renderings", [])
                                if r["problems"]],
+        # each rendering shown, beside the article's words it renders: for reading by hand
+        "renderings_shown": [{"source": r["source"], "text": r["text"]}
+                             for r in translation.get("renderings", []) if r["text"]],
         "top_evidence_score": result.passages[0].score if result.passages else None,
         "retrieved": [{**_passage(p, "rank", rank), "text": p.text[:300]}
                       for rank, p in enumerate(result.retrieved, start=1)],
