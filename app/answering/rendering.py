@@ -169,7 +169,7 @@ def coverage_words(text: str) -> list[str]:
 
 # Currency words a rendering may write as a symbol ("$20 billion" for 20 مليار دولار).
 _CURRENCY_SYMBOLS = {light_stem(w): symbol for w, symbol in
-                     (("دولار", "$"), ("يورو", "€"), ("جنيه", "£"), ("ين", "¥"))}
+                     (("دولار", "$"), ("يورو", "€"), ("جنيه", "£"))}
 
 
 def _as_symbol(word: str, rendering: str) -> bool:
@@ -230,8 +230,8 @@ class RenderChecks:
     def problems(self, rendering: str, source: str) -> tuple[list[str], float]:
         """(why the rendering cannot be shown, its cosine to the source): its meaning as a
         whole, every word of it against the source's words, and every word of the source
-        against the rendering's: a rendering that leaves out the source's verb ("to impose
-        sanctions" for "suspending the sanctions imposed") says something else."""
+        against the rendering's: a rendering that leaves out a word of the source ("if you
+        have not spent" for "if it does not commit to spending") says something else."""
         score = round(self.similarity(rendering, source), 3)
         if score < self.min_similarity:
             return ["its meaning is too far from the article's words"], score
@@ -247,8 +247,8 @@ class RenderChecks:
     def uncovered(self, rendering: str, source: str) -> list[str]:
         """The source's content words that no word of the rendering is within the coverage
         floor of, sound like none of its names and are no currency it writes as a symbol.
-        A rendering of digits alone
-        ("1923" for عام 1923) has no words to compare: the number check compares values."""
+        A rendering of digits alone ("1923" for عام 1923) has no words to compare: the
+        number check compares values."""
         words, rendered = coverage_words(source), content_words(rendering)
         if not words or not rendered:
             return []
