@@ -160,11 +160,14 @@ _GRAMMATICAL = {normalize(w) for w in """تم يتم قد لقد سوف هناك
 كذلك إنها إنهم أنها أنهم لها له لهم لكن ولكن""".split()}
 
 
+_NOT_TO_COVER = STOPWORDS | _GRAMMATICAL
+
+
 def coverage_words(text: str) -> list[str]:
     """The words of the article's text that a rendering must account for: its content words,
     less number words (the number check compares values) and grammatical words."""
     return [w for w in content_words(text)
-            if normalize(w) not in STOPWORDS | _GRAMMATICAL and not numbers_in(w)]
+            if normalize(w) not in _NOT_TO_COVER and not numbers_in(w)]
 
 
 # Currency words a rendering may write as a symbol ("$20 billion" for 20 مليار دولار).
@@ -204,8 +207,12 @@ def unmatched_words(rendering: str, source: str, word_similarity: WordSimilarity
 def _below(words: list[str], source_words: list[str], word_similarity: WordSimilarity,
            floor: float) -> list[str]:
     """Those of `words` whose best cosine to any of `source_words` is under `floor`."""
-    best = np.asarray(word_similarity(words, source_words)).max(axis=1)
-    return [w for w, score in zip(words, best, strict=True) if score < floor]
+    return _rows_below(words, np.asarray(word_similarity(words, source_words)), floor)
+
+
+def _rows_below(words: list[str], cosines: np.ndarray, floor: float) -> list[str]:
+    """Those of `words` (the rows of `cosines`) whose best cosine is under `floor`."""
+    return [w for w, best in zip(words, cosines.max(axis=1), strict=True) if best < floor]
 
 
 @dataclass(frozen=True)
@@ -235,11 +242,16 @@ class RenderChecks:
         score = round(self.similarity(rendering, source), 3)
         if score < self.min_similarity:
             return ["its meaning is too far from the article's words"], score
-        unmatched = unmatched_words(rendering, source, self.word_similarity,
-                                    self.min_word_similarity)
+        rendered, source_words = content_words(rendering), content_words(source)
+        if not rendered or not source_words:
+            return [], score
+        # one matrix serves both directions: rows are the rendering's words, columns the
+        # source's
+        cosines = np.asarray(self.word_similarity(rendered, source_words))
+        unmatched = _rows_below(rendered, cosines, self.min_word_similarity)
         if unmatched:
             return [f"{len(unmatched)} word(s) with no counterpart in the article's words"], score
-        left_out = self.uncovered(rendering, source)
+        left_out = self._left_out(rendering, source, source_words, cosines)
         if left_out:
             return [f"{len(left_out)} of the article's words left out"], score
         return [], score
@@ -249,13 +261,20 @@ class RenderChecks:
         floor of, sound like none of its names and are no currency it writes as a symbol.
         A rendering of digits alone ("1923" for عام 1923) has no words to compare: the
         number check compares values."""
-        words, rendered = coverage_words(source), content_words(rendering)
-        if not words or not rendered:
+        rendered, source_words = content_words(rendering), content_words(source)
+        if not rendered or not source_words:
             return []
-        missing = _below(words, rendered, self.word_similarity, self.min_coverage_similarity)
-        names = capitalised_words(rendering)
-        return [w for w in missing
-                if not _heard_in(w, names) and not _as_symbol(w, rendering)]
+        return self._left_out(rendering, source, source_words,
+                              np.asarray(self.word_similarity(rendered, source_words)))
+
+    def _left_out(self, rendering: str, source: str, source_words: list[str],
+                  cosines: np.ndarray) -> list[str]:
+        """`uncovered`, given the cosines of the rendering's content words (rows) to the
+        source's, `source_words` (columns)."""
+        covered, names = set(coverage_words(source)), capitalised_words(rendering)
+        return [w for w, best in zip(source_words, cosines.max(axis=0), strict=True)
+                if w in covered and best < self.min_coverage_similarity
+                and not _heard_in(w, names) and not _as_symbol(w, rendering)]
 
 
 def render_clause(backend: Backend, clause: str, question: str, source: str, target: str,
