@@ -59,6 +59,15 @@ def aligned_pairs(dataset: Path, count: int, seed: int) -> list[dict]:
     return rows[:count]
 
 
+def near_miss(rows: list[dict], i: int, rng: random.Random) -> int | None:
+    """Another question about the same article as `rows[i]`, with another English answer,
+    drawn at random (None when there is none): its answer is a near miss for row i's."""
+    answer = rows[i]["answers_en"][0].lower()
+    others = [j for j, other in enumerate(rows) if other["title"] == rows[i]["title"]
+              and other["answers_en"][0].lower() != answer]
+    return rng.choice(others) if others else None
+
+
 def unit(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
@@ -81,11 +90,9 @@ def main() -> None:
     positives = (arabic * english).sum(axis=1)
     rng = random.Random(args.seed)
     negatives = []
-    for i, row in enumerate(rows):
-        others = [j for j, other in enumerate(rows) if other["title"] == row["title"]
-                  and other["answers_en"][0].lower() != row["answers_en"][0].lower()]
-        if others:
-            negatives.append(float(arabic[i] @ english[rng.choice(others)]))
+    for i in range(len(rows)):
+        if (j := near_miss(rows, i, rng)) is not None:
+            negatives.append(float(arabic[i] @ english[j]))
     negatives_array = np.array(negatives)
     print(f"{len(rows)} aligned pairs, {len(negatives)} near misses (same article)")
     print("phrase cosine floor  positives kept  near misses through")
@@ -151,11 +158,9 @@ def name_scores(embedder, rows: list[dict], rng: random.Random
     for i, row in enumerate(rows):
         arabic = row["answers_ar"][0]
         pairs.append((unheard(row["answers_en"][0], arabic), content_words(arabic), True))
-        others = [j for j, other in enumerate(rows) if other["title"] == row["title"] and j != i
-                  and other["answers_en"][0].lower() != row["answers_en"][0].lower()]
-        if others:
-            other = rows[rng.choice(others)]["answers_en"][0]
-            pairs.append((unheard(other, arabic), content_words(arabic), False))
+        if (j := near_miss(rows, i, rng)) is not None:
+            pairs.append((unheard(rows[j]["answers_en"][0], arabic), content_words(arabic),
+                          False))
     pairs = [p for p in pairs if p[0] and p[1]]
     vocabulary = sorted({w for words, arabic, _ in pairs for w in words + arabic})
     vectors = unit(np.asarray(embedder.embed_documents(vocabulary)))
@@ -196,11 +201,8 @@ def coverage_table(checks: RenderChecks, rows: list[dict], rng: random.Random) -
     pairs = []  # (English, Arabic, is positive)
     for i, row in enumerate(rows):
         pairs.append((row["answers_en"][0], row["answers_ar"][0], True))
-        others = [j for j, other in enumerate(rows) if other["title"] == row["title"] and j != i
-                  and other["answers_en"][0].lower() != row["answers_en"][0].lower()]
-        if others:
-            pairs.append((rows[rng.choice(others)]["answers_en"][0], row["answers_ar"][0],
-                          False))
+        if (j := near_miss(rows, i, rng)) is not None:
+            pairs.append((rows[j]["answers_en"][0], row["answers_ar"][0], False))
     passing = [p for p in pairs if passes_but_coverage(checks, p[0], p[1])]
     positives = sum(1 for p in pairs if p[2])
     negatives = len(pairs) - positives
