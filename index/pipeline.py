@@ -22,6 +22,7 @@ from index.storage import (
     Manifest,
     NoIndexError,
     load_index,
+    prune,
     release_unused,
     write_generation,
     writer_lock,
@@ -183,7 +184,9 @@ def apply(changes: Plan, current: IndexData | None, config: IndexConfig, embedde
         write_generation(config.data_dir, manifest, articles, chunks, store)
         report.written = True
     elif current is not None:
-        # Nothing to write, but an earlier run may have crashed and left Milvus rows.
+        # Nothing to write, but an earlier run may have crashed and left a folder being
+        # removed, or Milvus rows.
+        prune(config.data_dir)
         release_unused(config.data_dir, current.store)
     return report
 

@@ -11,7 +11,8 @@ Layout of the data folder:
     .index-id                  this data folder's id, marking the Milvus collections it owns
 A writer builds the next generation in a temporary folder, fsyncs it, renames it to its
 final name and only then moves `current`. A crash at any point leaves `current` pointing
-at a complete generation, so the previous index always loads. Milvus vectors live outside
+at a complete generation, so the previous index always loads. Old generations are
+renamed to `.deleting-gen-*` before they are removed, so every gen-* folder is whole. Milvus vectors live outside
 the folder; `index.stores.milvus` explains how they are inserted before the switch and released
 after it, so that this stays true.
 """
@@ -36,6 +37,7 @@ from index.stores import StoreConfig, StoreError, VectorStore, as_store_config, 
 
 MANIFEST_VERSION = 1
 CURRENT = "current"
+DELETING = ".deleting-"  # prefix of a generation folder being removed
 LOAD_ATTEMPTS = 3  # loads of a newer current after a generation vanished mid-load
 
 
@@ -254,14 +256,21 @@ def prune(data_dir: Path, keep: int = 2) -> None:
     The one before current stays so that a reader that opened it a moment ago still
     finds its files.
     """
+    data_dir = Path(data_dir)
     current = current_folder(data_dir)
-    for tmp in Path(data_dir).glob(".tmp-gen-*"):
+    for tmp in data_dir.glob(".tmp-gen-*"):
         if time.time() - tmp.stat().st_mtime > 5:  # not one being written right now
             shutil.rmtree(tmp, ignore_errors=True)
-    gens = sorted(Path(data_dir).glob("gen-*"))
+    for doomed in data_dir.glob(f"{DELETING}gen-*"):  # a crash stopped their removal
+        shutil.rmtree(doomed, ignore_errors=True)
+    gens = sorted(data_dir.glob("gen-*"))
     for old in gens[:-keep]:
         if old != current:
-            shutil.rmtree(old, ignore_errors=True)
+            # Renamed first, so a crash mid-delete never leaves a gen-* folder with half
+            # its files for `store_folders` (and Milvus's sweep) to read.
+            doomed = data_dir / f"{DELETING}{old.name}"
+            os.rename(old, doomed)
+            shutil.rmtree(doomed, ignore_errors=True)
 
 
 @contextlib.contextmanager

@@ -1,5 +1,6 @@
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -8,7 +9,13 @@ import pytest
 from index.chunking import ChunkerConfig
 from index.embedding import EmbedderError, LazyEmbedder
 from index.pipeline import IndexConfig, index_paths
-from index.storage import IndexMismatchError, NoIndexError, current_folder, load_index
+from index.storage import (
+    IndexMismatchError,
+    NoIndexError,
+    current_folder,
+    load_index,
+    store_folders,
+)
 from index.stores import FaissStore
 from tests.fakes import FakeEmbedder
 
@@ -157,6 +164,38 @@ def test_crash_while_writing_leaves_previous_index(corpus, tmp_path, fake_embedd
     assert not list(data.glob(".tmp-gen-*"))
     report = run(corpus, data, fake_embedder, store_kind)
     assert report.updated == ["rivers"]
+
+
+def test_crash_while_removing_an_old_generation_leaves_no_half_generation(
+        corpus, tmp_path, fake_embedder, monkeypatch, store_kind):
+    data = tmp_path / "data"
+    run(corpus, data, fake_embedder, store_kind)
+    for text in ["Changed text about the Seine.", "About the Loire."]:
+        (corpus / "rivers.md").write_text(f"# Rivers\n\n{text}\n")
+        run(corpus, data, fake_embedder, store_kind)
+    real_rmtree = shutil.rmtree
+
+    def killed_mid_delete(path, *args, **kwargs):  # removes one file, then the process dies
+        next(f for f in Path(path).rglob("*.jsonl")).unlink()
+        raise KeyboardInterrupt
+
+    (corpus / "rivers.md").write_text("# Rivers\n\nAbout the Rhone.\n")
+    monkeypatch.setattr("index.storage.shutil.rmtree", killed_mid_delete)
+    with pytest.raises(KeyboardInterrupt):
+        run(corpus, data, fake_embedder, store_kind)
+    monkeypatch.setattr("index.storage.shutil.rmtree", real_rmtree)
+    for folder in store_folders(data):  # every generation listed is whole
+        assert (folder.parent / "chunks.jsonl").exists()
+    assert list(data.glob(".deleting-gen-*"))
+    report = run(corpus, data, fake_embedder, store_kind)  # nothing changed: only cleans up
+    assert not report.written
+    assert not list(data.glob(".deleting-gen-*"))
+    assert len(list(data.glob("gen-*"))) == 2
+    if store_kind == "milvus":
+        index = load_index(data)
+        used = {json.loads(line)["id"] for folder in store_folders(data)
+                for line in (folder.parent / "chunks.jsonl").read_text().splitlines()}
+        assert stored_rows(index) == used
 
 
 def test_no_index_error_says_how_to_build(tmp_path):
