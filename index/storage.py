@@ -12,9 +12,9 @@ Layout of the data folder:
 A writer builds the next generation in a temporary folder, fsyncs it, renames it to its
 final name and only then moves `current`. A crash at any point leaves `current` pointing
 at a complete generation, so the previous index always loads. Old generations are
-renamed to `.deleting-gen-*` before they are removed, so every gen-* folder is whole. Milvus vectors live outside
-the folder; `index.stores.milvus` explains how they are inserted before the switch and released
-after it, so that this stays true.
+renamed to `.deleting-gen-*` before they are removed, so every gen-* folder is whole.
+Milvus vectors live outside the folder; `index.stores.milvus` explains how they are
+inserted before the switch and released after it, so that this stays true.
 """
 
 from __future__ import annotations
