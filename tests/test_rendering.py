@@ -13,6 +13,8 @@ from app.answering.rendering import (
     cleaned,
     content_words,
     coverage_words,
+    is_qualified,
+    render,
     render_messages,
     rendering_problems,
     unmatched_words,
@@ -98,12 +100,68 @@ def test_a_long_answer_is_rendered_clause_by_clause():
     long = ("في وقت سابق من هذا الشهر، دعا الرئيس المكسيكي الولايات المتحدة علنا إلى توزيع "
             "20 مليار دولار كمساعدات لدول أمريكا اللاتينية ومنطقة البحر الكاريبي، ورفع "
             "العقوبات عن فنزويلا")
-    assert clauses(long) == [
-        "في وقت سابق من هذا الشهر",
-        "دعا الرئيس المكسيكي الولايات المتحدة علنا إلى توزيع 20 مليار دولار كمساعدات لدول "
-        "أمريكا اللاتينية ومنطقة البحر الكاريبي",
-        "ورفع العقوبات عن فنزويلا"]
+    # the middle clause, still too long, is cut before the phrase its preposition opens
+    assert clauses(long) == LONG_CLAUSES
     assert clauses("واشنطن يوم الجمعة") == ["واشنطن يوم الجمعة"]
+    no_opener = " ".join(["كلمة"] * 20)
+    assert clauses(f"{no_opener}، ثم شيء آخر هنا") == [no_opener, "ثم شيء آخر هنا"]
+
+
+LONG_CLAUSES = ["في وقت سابق من هذا الشهر",
+                "دعا الرئيس المكسيكي الولايات المتحدة علنا",
+                "إلى توزيع 20 مليار دولار كمساعدات لدول أمريكا اللاتينية ومنطقة البحر الكاريبي",
+                "ورفع العقوبات عن فنزويلا"]
+
+
+class ClauseBackend:
+    """Renders each clause as `renderings` says (the model's second try gets the same)."""
+
+    def __init__(self, renderings: dict[str, str]):
+        self.renderings = renderings
+        self.asked: list[str] = []
+
+    def complete(self, messages, side=False):
+        clause = messages[-1].content.rsplit("\n", 1)[-1].strip()
+        clause = next(c for c in self.renderings if clause.endswith(c))
+        self.asked.append(clause)
+        return self.renderings[clause]
+
+
+PASS_ALL = RenderChecks(lambda a, b: 1.0, lambda a, b: np.ones((len(a), len(b))),
+                        0.5, 0.55, 0.75, 0.5)
+
+
+def test_a_clause_that_fails_is_shown_as_an_ellipsis_beside_those_that_pass():
+    backend = ClauseBackend(dict(zip(LONG_CLAUSES, [
+        "earlier this month",
+        "the president called on the United States 5 times",  # a number not there
+        "to distribute $20 billion in aid to Latin America and the Caribbean",
+        "and lifting the sanctions on Venezuela"])))
+    rendering = render(backend, " ، ".join(LONG_CLAUSES).replace(" ، ", "، "), [1],
+                       "What did he call for?", "ar", "en", PASS_ALL)
+    assert rendering.text == ("earlier this month … to distribute $20 billion in aid to Latin "
+                              "America and the Caribbean, and lifting the sanctions on Venezuela")
+    assert rendering.clauses_withheld == 1 and "times" not in rendering.text
+    assert len(rendering.problems) == 1 and "number" in rendering.problems[0]
+
+
+def test_a_span_with_a_condition_is_rendered_whole_or_not_at_all():
+    main = "لن تتوقف المكسيك عن مساعدة الولايات المتحدة فيما يتصل بالهجرة"
+    condition = "إذا لم تلتزم بإنفاق عشرين مليار دولار في المنطقة"
+    assert is_qualified(f"{main} {condition}") and is_qualified("ما لم تلتزم")
+    assert not is_qualified(main) and is_qualified("ولكن المسؤولين")
+    backend = ClauseBackend({main: "Mexico will not stop helping the United States on migration",
+                             condition: "if it does not spend 30 billion dollars"})
+    rendering = render(backend, f"{main}، {condition}", [1], "Would Mexico stop?", "ar", "en",
+                       PASS_ALL)
+    assert rendering.text == "" and rendering.clauses_withheld == 0
+    assert len(rendering.problems) == 1 and "number" in rendering.problems[0]
+    # without the condition, the clause that passes is shown beside an ellipsis
+    backend.renderings[condition] = backend.renderings[main]
+    unqualified = condition.replace("إذا لم تلتزم", "مع الالتزام")
+    backend.renderings[unqualified] = "if it does not spend 30 billion dollars"
+    assert render(backend, f"{main}، {unqualified}", [1], "Would Mexico stop?", "ar", "en",
+                  PASS_ALL).text.endswith("on migration …")
 
 
 def test_the_small_models_wrapping_is_cleaned_off():

@@ -13,7 +13,7 @@ embedding model's cross-lingual cosine), has no word without a counterpart in th
 and leaves no word of the span without one in it (the same, word by word); the floors are
 calibrated on the dev set's aligned answers and on renderings eval runs showed.
 Nothing that fails is streamed or returned, not even inside a label: the label says how
-many answer parts were withheld.
+many answer parts were withheld, and a clause withheld from a long part is shown as "…".
 """
 
 from __future__ import annotations
@@ -47,6 +47,19 @@ MAX_EXTRA_WORDS = 4
 # parts are rendered clause by clause, and a clause longer than this is not rendered.
 MAX_RENDER_WORDS = 16
 _CLAUSE_BREAK = re.compile(r"\s*[,،;؛:]\s+")
+# A clause still too long is cut before a word that opens a phrase of its own (a
+# preposition or a complementizer: "إلى توزيع 20 مليار دولار…", "to distribute…").
+_PHRASE_OPENERS = frozenset(normalize(w) for w in (
+    "إلى", "على", "عن", "أن", "بأن", "الذي", "التي", "الذين", "حيث", "بعد", "قبل", "بسبب",
+    "to", "that", "which", "who", "after", "before", "because", "while", "when"))
+# Words that qualify another clause (a condition, an exception, a concession): shown
+# without theirs, the other clauses would say more than the article does, so a span
+# holding one is shown whole or not at all.
+_QUALIFIERS = frozenset(normalize(w) for w in (
+    "إذا", "لو", "لولا", "إلا", "لكن", "لكنه", "لكنها", "سوى", "رغم", "برغم", "بشرط",
+    "طالما", "حتى", "مالم", "عدا", "باستثناء", "شريطة",
+    "if", "unless", "but", "except", "although", "though", "provided", "only", "even",
+    "despite", "until", "however", "whether"))
 _LATIN_WORD = re.compile(r"[A-Za-z\u00C0-\u024F][\w'’-]*")
 
 Similarity = Callable[[str, str], float]  # (rendering, source) → cosine
@@ -63,8 +76,9 @@ class Rendering:
     source: str  # the article's words
     citations: list[int]
     text: str = ""  # the kept rendering, "" when none passed
-    problems: list[str] | None = None  # why it was withheld (empty when kept)
+    problems: list[str] | None = None  # why it, or a clause of it, was withheld
     similarity: float | None = None
+    clauses_withheld: int = 0  # clauses of a kept rendering shown as "…"
 
 
 def render_messages(phrase: str, source: str, target: str) -> list[ChatMessage]:
@@ -113,7 +127,8 @@ def capitalised_words(text: str) -> list[str]:
 
 def clauses(text: str) -> list[str]:
     """`text` as the pieces to render: itself when short, else its comma-separated clauses
-    (a clause of fewer than three words joins the one before it)."""
+    (a clause of fewer than three words joins the one before it), each still too long cut
+    before a phrase opener."""
     if len(tokens(text)) <= MAX_RENDER_WORDS:
         return [text]
     pieces: list[str] = []
@@ -122,7 +137,32 @@ def clauses(text: str) -> list[str]:
             pieces[-1] = f"{pieces[-1]}, {piece}"
         elif piece.strip():
             pieces.append(piece.strip())
-    return pieces
+    return [part for piece in pieces for part in _cut(piece)]
+
+
+def _cut(clause: str) -> list[str]:
+    """A clause longer than MAX_RENDER_WORDS cut in two at the phrase opener that leaves
+    the longer half shortest (each half at least three words), again while too long."""
+    words = clause.split()
+    if len(tokens(clause)) <= MAX_RENDER_WORDS:
+        return [clause]
+    cuts = [i for i in range(3, len(words) - 2) if _bare(words[i]) in _PHRASE_OPENERS]
+    if not cuts:
+        return [clause]
+    at = min(cuts, key=lambda i: max(i, len(words) - i))
+    return _cut(" ".join(words[:at])) + _cut(" ".join(words[at:]))
+
+
+def _bare(word: str) -> str:
+    return normalize(word.strip(".,،؛;:!?؟«»\"“”()"))
+
+
+def is_qualified(span: str) -> bool:
+    """Whether `span` holds a condition, exception or concession word (also after a
+    leading و/ف/ل "and/so/for")."""
+    bare = [_bare(w) for w in span.split()]
+    return "ما لم" in " ".join(bare) or any(
+        w in _QUALIFIERS or (w[:1] in ("و", "ف", "ل") and w[1:] in _QUALIFIERS) for w in bare)
 
 
 def rendering_problems(rendering: str, source: str, question: str, target_script: str,
@@ -300,24 +340,51 @@ def render_clause(backend: Backend, clause: str, question: str, source: str, tar
 
 def render(backend: Backend, span: str, citations: list[int], question: str, source: str,
            target: str, checks: RenderChecks) -> Rendering:
-    """One answer part rendered into `target`, clause by clause when long, and checked:
-    it is kept only when every clause passes."""
-    result = Rendering(source=span, citations=citations)
-    pieces, scores = [], []
-    for clause in clauses(span):
+    """One answer part rendered into `target`, clause by clause when long, and checked.
+
+    A clause that fails is shown as "…" beside the ones that pass, unless the span holds a
+    condition, an exception or a concession: then every clause must pass, since a clause
+    shown without its condition says more than the article does."""
+    result = Rendering(source=span, citations=citations, problems=[])
+    parts = clauses(span)
+    whole_only = len(parts) > 1 and is_qualified(span)
+    pieces: list[str] = []
+    scores: list[float] = []
+    failed_scores: list[float] = []
+    for clause in parts:
         if len(tokens(clause)) > MAX_RENDER_WORDS:
-            result.problems = ["too long to render reliably"]
-            return result
-        text, score, problems = render_clause(backend, clause, question, source, target,
-                                              checks)
+            text, score, problems = "", None, ["too long to render reliably"]
+        else:
+            text, score, problems = render_clause(backend, clause, question, source,
+                                                  target, checks)
+        result.problems += [p for p in problems if p not in result.problems]
         if problems:
-            result.problems, result.similarity = problems, score
-            return result
-        pieces.append(text)
-        scores.append(score)
-    result.problems, result.similarity = [], min(scores)
-    result.text = ", ".join(pieces)
+            pieces.append("")
+            if score is not None:
+                failed_scores.append(score)
+            if whole_only:
+                break
+        else:
+            pieces.append(text)
+            scores.append(score)
+    if not scores or (whole_only and result.problems):
+        result.similarity = max(failed_scores, default=None)
+        return result
+    result.similarity = min(scores)
+    result.clauses_withheld = pieces.count("") + len(parts) - len(pieces)
+    result.text = _joined(pieces)
     return result
+
+
+def _joined(pieces: list[str]) -> str:
+    """The clauses rendered, "…" standing for each run of withheld ones."""
+    out: list[str] = []
+    for piece in pieces:
+        if piece:
+            out.append(piece)
+        elif not out or out[-1] != "…":
+            out.append("…")
+    return ", ".join(out).replace("…, ", "… ").replace(", …", " …")
 
 
 def script_of_language(lang: str) -> str:
@@ -333,16 +400,22 @@ def render_answer(backend: Backend, result: AnswerResult, source: str, target: s
                          target, checks) for s in result.sentences]
     kept = [r for r in renderings if r.text]
     withheld = len(renderings) - len(kept)
+    clauses_withheld = sum(r.clauses_withheld for r in kept)
     text = " ".join(with_markers(r.text, r.citations) for r in kept)
     if kept:
         label = prompts.message("rendering_label", target)
         if withheld:
             label += " " + prompts.message("rendering_withheld", target).format(n=withheld)
+        if clauses_withheld:
+            label += " " + prompts.message("clauses_withheld", target).format(
+                n=clauses_withheld)
     else:
         label = prompts.message("no_rendering", target)
     result.translation = {"text": text, "lang": target, "label": label, "withheld": withheld,
+                          "clauses_withheld": clauses_withheld,
                           "renderings": [{"source": r.source, "text": r.text,
                                           "citations": r.citations, "similarity": r.similarity,
+                                          "clauses_withheld": r.clauses_withheld,
                                           "problems": r.problems or []} for r in renderings]}
     if text:
         yield Token(text, part="translation")

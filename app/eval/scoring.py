@@ -28,8 +28,9 @@ from app.service import AnswerResult
 
 # Every fixed phrase of prompts/messages.txt; the service adds them around the articles'
 # words, so they are no part of an answer (tests/test_evaluation.py checks the list).
-BOILERPLATE_KEYS = ("refusal", "rendering_label", "rendering_withheld", "no_rendering",
-                    "evidence_intro", "yesno_basis", "extractive_intro", "articles_say")
+BOILERPLATE_KEYS = ("refusal", "rendering_label", "rendering_withheld", "clauses_withheld",
+                    "no_rendering", "evidence_intro", "yesno_basis", "extractive_intro",
+                    "articles_say")
 
 # Why the checks removed an answer sentence: the start of each problem the checks write
 # (app.answering.checks, the yes/no check) and its short name in the metrics.
@@ -92,7 +93,7 @@ def record_of(q: EvalQuestion, result: AnswerResult, relevant_chunks: int,
         "translation": translation.get("text") or None,
         "translation_lang": translation.get("lang"),
         "renderings_withheld": translation.get("withheld", 0),
-        # why each withheld rendering failed (its words are never kept)
+        # why each withheld rendering, or clause of one, failed (its words are never kept)
         "rendering_problems": [r["problems"] for r in translation.get("renderings", [])
                                if r["problems"]],
         # each rendering shown, beside the article's words it renders: for reading by hand
