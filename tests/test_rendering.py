@@ -103,6 +103,10 @@ def test_a_long_answer_is_rendered_clause_by_clause():
     # the middle clause, still too long, is cut before the phrase its preposition opens
     assert clauses(long) == LONG_CLAUSES
     assert clauses("واشنطن يوم الجمعة") == ["واشنطن يوم الجمعة"]
+    # with no preposition late enough, before a word joined by "and" (as late as fits)
+    aid = ("إلى توزيع 20 مليار دولار كمساعدات لدول أمريكا اللاتينية ومنطقة البحر الكاريبي "
+           "وتعليق العقوبات المفروضة على فنزويلا")
+    assert clauses(aid) == [aid[:aid.index(" وتعليق")], aid[aid.index("وتعليق"):]]
     no_opener = " ".join(["كلمة"] * 20)
     assert clauses(f"{no_opener}، ثم شيء آخر هنا") == [no_opener, "ثم شيء آخر هنا"]
 

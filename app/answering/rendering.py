@@ -141,15 +141,26 @@ def clauses(text: str) -> list[str]:
 
 
 def _cut(clause: str) -> list[str]:
-    """A clause longer than MAX_RENDER_WORDS cut in two at the phrase opener that leaves
-    the longer half shortest (each half at least three words), again while too long."""
+    """A clause longer than MAX_RENDER_WORDS cut in two, again while too long: before a
+    preposition or complementizer if one leaves a first piece short enough, else before a
+    word joined by و "and"; as late as leaves that piece short enough (each piece at least
+    three words). A wrong guess (وزير, minister, is no "and") only moves the cut: every
+    piece is checked on its own."""
     words = clause.split()
     if len(tokens(clause)) <= MAX_RENDER_WORDS:
         return [clause]
-    cuts = [i for i in range(3, len(words) - 2) if _bare(words[i]) in _PHRASE_OPENERS]
-    if not cuts:
-        return [clause]
-    at = min(cuts, key=lambda i: max(i, len(words) - i))
+    inside = range(3, len(words) - 2)
+    openers = [i for i in inside if _bare(words[i]) in _PHRASE_OPENERS]
+    joined = [i for i in inside if len(_bare(words[i])) >= 4 and _bare(words[i])[0] == "و"]
+    for cuts in (openers, joined):
+        fitting = [i for i in cuts if len(tokens(" ".join(words[:i]))) <= MAX_RENDER_WORDS]
+        if fitting:
+            at = max(fitting)
+            break
+    else:
+        if not openers + joined:
+            return [clause]
+        at = min(openers + joined)
     return _cut(" ".join(words[:at])) + _cut(" ".join(words[at:]))
 
 
