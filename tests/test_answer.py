@@ -352,6 +352,34 @@ def test_a_rendering_that_fails_a_check_is_withheld_and_never_shown(searcher, re
     assert rendering.split(",")[0] not in shown
 
 
+def test_a_clause_that_fails_is_an_ellipsis_and_the_label_counts_it(searcher):
+    sentence = ("دعا الرئيس المكسيكي أندريس مانويل لوبيز أوبرادور الولايات المتحدة علنا إلى "
+                "توزيع 20 مليار دولار كمساعدات لدول أمريكا اللاتينية ومنطقة البحر الكاريبي "
+                "وتعليق العقوبات المفروضة على فنزويلا")
+
+    def respond(prompt):  # the first and last clauses get a number the article lacks
+        if "You translate" in prompt:
+            phrase = prompt.rsplit("user:", 1)[1]
+            if "دعا" in phrase:
+                return "the Mexican president called on the United States 7 times"
+            if "فنزويلا" in phrase:
+                return "and 3 sanctions on Venezuela"
+            return "to distribute $20 billion in aid to Latin America and the Caribbean"
+        return f"{sentence} {cite(prompt, '20 مليار')}"
+
+    items = list(service(searcher, respond, answer_form="span").answer_stream(MEXICO_EN))
+    result = items[-1]
+    cited = result.sentences[0].citations[0]
+    # the marker after the closing ellipsis, which stands for a clause, not a full stop
+    assert result.translation["text"] == (
+        f"… to distribute $20 billion in aid to Latin America and the Caribbean … [{cited}]")
+    assert result.translation["withheld"] == 0 and result.translation["clauses_withheld"] == 2
+    assert "2 clause(s) had no reliable English rendering" in result.translation["label"]
+    shown = json.dumps(result.as_dict(), ensure_ascii=False) + "".join(
+        t.text for t in items[:-1])
+    assert "7 times" not in shown and "3 sanctions" not in shown
+
+
 def test_a_dropped_sentence_leaves_through_the_api_as_reasons_only(searcher):
     made = "الحصول على مساعدات لدول أمريكا اللاتينية ومنطقة البحر الكاريبي"
     svc = service(searcher, lambda p: f"{made} {cite(p, '20 مليار')}", answer_form="span",

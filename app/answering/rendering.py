@@ -398,6 +398,14 @@ def _joined(pieces: list[str]) -> str:
     return ", ".join(out).replace("…, ", "… ").replace(", …", " …")
 
 
+def _marked(rendering: Rendering) -> str:
+    """The rendering with its [n]: after a closing "…", which stands for clauses, not
+    before it as before a full stop."""
+    if rendering.text.endswith("…"):
+        return f"{rendering.text} " + "".join(f"[{n}]" for n in rendering.citations)
+    return with_markers(rendering.text, rendering.citations)
+
+
 def script_of_language(lang: str) -> str:
     return "arabic" if lang == "ar" else "latin"
 
@@ -412,7 +420,7 @@ def render_answer(backend: Backend, result: AnswerResult, source: str, target: s
     kept = [r for r in renderings if r.text]
     withheld = len(renderings) - len(kept)
     clauses_withheld = sum(r.clauses_withheld for r in kept)
-    text = " ".join(with_markers(r.text, r.citations) for r in kept)
+    text = " ".join(_marked(r) for r in kept)
     if kept:
         label = prompts.message("rendering_label", target)
         if withheld:
