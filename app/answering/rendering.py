@@ -382,20 +382,23 @@ def render(backend: Backend, span: str, citations: list[int], question: str, sou
         result.similarity = max(failed_scores, default=None)
         return result
     result.similarity = min(scores)
-    result.clauses_withheld = pieces.count("") + len(parts) - len(pieces)
+    result.clauses_withheld = pieces.count("")
     result.text = _joined(pieces)
     return result
 
 
 def _joined(pieces: list[str]) -> str:
     """The clauses rendered, "…" standing for each run of withheld ones."""
-    out: list[str] = []
+    text = ""
     for piece in pieces:
-        if piece:
-            out.append(piece)
-        elif not out or out[-1] != "…":
-            out.append("…")
-    return ", ".join(out).replace("…, ", "… ").replace(", …", " …")
+        if not piece:
+            if not text.endswith("…"):
+                text += " …" if text else "…"
+        elif text:
+            text += (" " if text.endswith("…") else ", ") + piece
+        else:
+            text = piece
+    return text
 
 
 def _marked(rendering: Rendering) -> str:
