@@ -131,6 +131,10 @@ class Settings(BaseSettings):
     # else (read off the renderings local eval runs showed: below this, wrong ones get
     # through; above, right ones are lost; eval/reports/rendering-calibration).
     render_min_coverage_similarity: float = Field(0.5, ge=-1, le=1)
+    # A clause of a long answer part shown beside "…" (its other clauses withheld) has no
+    # sentence around it that passed: it needs this cosine to its own words (read off the
+    # clauses a local xquad run showed that way; eval/reports/xquad-local-span-s150).
+    render_min_clause_similarity: float = Field(0.7, ge=-1, le=1)
     evidence_sentences: int = Field(3, ge=1, le=10)
     history_turns: int = Field(3, ge=0, le=20)
     max_question_chars: int = Field(2000, ge=10)

@@ -42,6 +42,7 @@ def service(searcher, respond=None, backend="local", **settings) -> AnswerServic
     settings.setdefault("render_min_similarity", -1)
     settings.setdefault("render_min_word_similarity", -1)
     settings.setdefault("render_min_coverage_similarity", -1)
+    settings.setdefault("render_min_clause_similarity", -1)
     settings.setdefault("refusal_rule", "threshold")
     settings = Settings(data_dir=searcher.data.folder, refuse_below_en=-1, refuse_below_ar=-1,
                         **settings)

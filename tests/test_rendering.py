@@ -141,12 +141,19 @@ def test_a_clause_that_fails_is_shown_as_an_ellipsis_beside_those_that_pass():
         "the president called on the United States 5 times",  # a number not there
         "to distribute $20 billion in aid to Latin America and the Caribbean",
         "and lifting the sanctions on Venezuela"])))
-    rendering = render(backend, " ، ".join(LONG_CLAUSES).replace(" ، ", "، "), [1],
+    rendering = render(backend, "، ".join(LONG_CLAUSES), [1],
                        "What did he call for?", "ar", "en", PASS_ALL)
     assert rendering.text == ("earlier this month … to distribute $20 billion in aid to Latin "
                               "America and the Caribbean, and lifting the sanctions on Venezuela")
     assert rendering.clauses_withheld == 1 and "times" not in rendering.text
     assert len(rendering.problems) == 1 and "number" in rendering.problems[0]
+    # beside "…", a clause needs the stricter clause floor on its own
+    doubtful = RenderChecks(lambda a, b: 0.65 if "lifting" in a else 0.9,
+                            PASS_ALL.word_similarity, 0.5, 0.55, 0.75, 0.5, 0.7)
+    rendering = render(backend, "، ".join(LONG_CLAUSES), [1], "What did he call for?", "ar",
+                       "en", doubtful)
+    assert rendering.text.endswith("the Caribbean …") and rendering.clauses_withheld == 2
+    assert "a clause too far in meaning to stand alone" in rendering.problems
 
 
 def test_a_span_with_a_condition_is_rendered_whole_or_not_at_all():

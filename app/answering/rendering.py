@@ -60,6 +60,7 @@ _QUALIFIERS = frozenset(normalize(w) for w in (
     "طالما", "حتى", "مالم", "عدا", "باستثناء", "شريطة",
     "if", "unless", "but", "except", "although", "though", "provided", "only", "even",
     "despite", "until", "however", "whether"))
+TOO_FAR_ALONE = "a clause too far in meaning to stand alone"
 _LATIN_WORD = re.compile(r"[A-Za-z\u00C0-\u024F][\w'’-]*")
 
 Similarity = Callable[[str, str], float]  # (rendering, source) → cosine
@@ -276,6 +277,7 @@ class RenderChecks:
     min_word_similarity: float
     min_name_similarity: float
     min_coverage_similarity: float
+    min_clause_similarity: float = 0.7  # a clause shown beside "…" (see `render`)
 
     def untranslated(self, names: list[str], source: str) -> list[str]:
         """The `names` (single words) that translate no word of `source` either: none of
@@ -353,15 +355,18 @@ def render(backend: Backend, span: str, citations: list[int], question: str, sou
            target: str, checks: RenderChecks) -> Rendering:
     """One answer part rendered into `target`, clause by clause when long, and checked.
 
-    A clause that fails is shown as "…" beside the ones that pass, unless the span holds a
-    condition, an exception or a concession: then every clause must pass, since a clause
-    shown without its condition says more than the article does."""
+    A clause that fails is shown as "…" beside the ones that pass, which then need
+    `min_clause_similarity` to their words (no passing sentence stands around them),
+    unless the span holds a condition, an exception or a concession: then every clause
+    must pass, since a clause shown without its condition says more than the article
+    does."""
     result = Rendering(source=span, citations=citations, problems=[])
     parts = clauses(span)
     whole_only = len(parts) > 1 and is_qualified(span)
     pieces: list[str] = []
     scores: list[float] = []
     failed_scores: list[float] = []
+    kept: list[int] = []  # where in `pieces` each of `scores` belongs
     for clause in parts:
         if len(tokens(clause)) > MAX_RENDER_WORDS:
             text, score, problems = "", None, ["too long to render reliably"]
@@ -376,8 +381,18 @@ def render(backend: Backend, span: str, citations: list[int], question: str, sou
             if whole_only:
                 break
         else:
+            kept.append(len(pieces))
             pieces.append(text)
             scores.append(score)
+    if "" in pieces and not whole_only:
+        # a clause that stands alone beside "…" must mean its words more surely
+        for at, score in zip(kept, scores):
+            if score < checks.min_clause_similarity:
+                pieces[at] = ""
+                failed_scores.append(score)
+                if TOO_FAR_ALONE not in result.problems:
+                    result.problems.append(TOO_FAR_ALONE)
+        scores = [score for at, score in zip(kept, scores) if pieces[at]]
     if not scores or (whole_only and result.problems):
         result.similarity = max(failed_scores, default=None)
         return result

@@ -225,7 +225,8 @@ def _render_checks(searcher: Searcher, settings: Settings) -> RenderChecks:
     return RenderChecks(similarity, word_similarity, settings.render_min_similarity,
                         settings.render_min_word_similarity,
                         settings.render_min_name_similarity,
-                        settings.render_min_coverage_similarity)
+                        settings.render_min_coverage_similarity,
+                        settings.render_min_clause_similarity)
 
 
 class _Clock:
