@@ -14,6 +14,7 @@ from app.answering.rendering import (
     content_words,
     coverage_words,
     is_qualified,
+    latin_words_changed,
     render,
     render_messages,
     rendering_problems,
@@ -87,6 +88,20 @@ def test_a_rendering_that_only_restates_the_question_fails():
     assert "it only restates the question" in rendering_problems(
         "what Mexico did after those talks", "عمليات ترحيل الفنزويليين",
         "What did Mexico do after those talks?", "latin")
+
+
+def test_latin_words_of_the_span_are_kept_as_written():
+    source = "وبالفرنسية: Forêt amazonienne، وبالألمانية: Amazoneregenwoud"
+    assert latin_words_changed("in French, Amazonière, in German, Amazoneregenwoud",
+                               source) == ["Forêt", "amazonienne"]
+    assert "a word in the reader's script not kept as written" in rendering_problems(
+        "in French, Amazonière, in German, Amazoneregenwoud", source, "What is it called?",
+        "latin")
+    # case and accents aside
+    assert latin_words_changed("in French, foret Amazonienne, in German, Amazoneregenwoud",
+                               source) == []
+    assert latin_words_changed("published on NBCNews.com",
+                               "تم النشر على موقع NBCNews.com") == []
 
 
 def test_a_yes_no_answer_may_restate_its_question():

@@ -19,6 +19,7 @@ many answer parts were withheld, and a clause withheld from a long part is shown
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -61,6 +62,7 @@ _QUALIFIERS = frozenset(normalize(w) for w in (
     "if", "unless", "but", "except", "although", "though", "provided", "only", "even",
     "despite", "until", "however", "whether"))
 TOO_FAR_ALONE = "a clause too far in meaning to stand alone"
+_LATIN_RUN = re.compile(r"[A-Za-z\u00C0-\u024F]+")
 _LATIN_WORD = re.compile(r"[A-Za-z\u00C0-\u024F][\w'’-]*")
 
 Similarity = Callable[[str, str], float]  # (rendering, source) → cosine
@@ -118,6 +120,19 @@ def cleaned(reply: str) -> str:
     text = CITATION_MARKERS.sub("", _AFTERWORD.sub("", _PREAMBLE.sub("", reply))).strip()
     text = text.splitlines()[0] if text else ""
     return text.strip().strip('"“”«»').strip()
+
+
+def latin_words_changed(rendering: str, source: str) -> list[str]:
+    """The Latin-script words of `source` (a site, a term, a foreign name) that `rendering`
+    does not keep as written, case and accents aside: they need no translation, and the
+    small model garbles them ("Amazonière" for Forêt amazonienne)."""
+    kept = {_folded(w) for w in _LATIN_RUN.findall(rendering)}
+    return [w for w in _LATIN_RUN.findall(source) if _folded(w) not in kept]
+
+
+def _folded(word: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", word.casefold())
+                   if not unicodedata.combining(c))
 
 
 def capitalised_words(text: str) -> list[str]:
@@ -201,6 +216,8 @@ def rendering_problems(rendering: str, source: str, question: str, target_script
                 unheard + common_words_not_heard(names, source, question), source)
         if unheard:
             problems.append("a name that sounds like nothing in the article's words")
+        if latin_words_changed(rendering, source):
+            problems.append("a word in the reader's script not kept as written")
     if len(tokens(rendering)) > MAX_LENGTH_RATIO * len(tokens(source)) + MAX_EXTRA_WORDS:
         problems.append("much longer than the article's words")
     return problems
