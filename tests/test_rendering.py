@@ -150,6 +150,14 @@ PASS_ALL = RenderChecks(lambda a, b: 1.0, lambda a, b: np.ones((len(a), len(b)))
                         0.5, 0.55, 0.75, 0.5)
 
 
+def near_question(similarity: float = 0.9):
+    """Cosines by hand: "in a month" is far from the question, "lifting" near its clause
+    at `similarity`, everything else near at 0.9."""
+    def cosine(a, b):
+        return 0.3 if "الشهر" in a else similarity if "lifting" in a else 0.9
+    return RenderChecks(cosine, PASS_ALL.word_similarity, 0.5, 0.55, 0.75, 0.5, 0.7)
+
+
 def test_a_clause_that_fails_is_shown_as_an_ellipsis_beside_those_that_pass():
     backend = ClauseBackend(dict(zip(LONG_CLAUSES, [
         "earlier this month",
@@ -159,15 +167,21 @@ def test_a_clause_that_fails_is_shown_as_an_ellipsis_beside_those_that_pass():
     rendering = render(backend, "، ".join(LONG_CLAUSES), [1],
                        "What did he call for?", "ar", "en", PASS_ALL)
     assert rendering.text == ("earlier this month … to distribute $20 billion in aid to Latin "
-                              "America and the Caribbean, and lifting the sanctions on Venezuela")
-    assert rendering.clauses_withheld == 1 and "times" not in rendering.text
-    assert len(rendering.problems) == 1 and "number" in rendering.problems[0]
-    # beside "…", a clause needs the stricter clause floor on its own
-    doubtful = RenderChecks(lambda a, b: 0.65 if "lifting" in a else 0.9,
-                            PASS_ALL.word_similarity, 0.5, 0.55, 0.75, 0.5, 0.7)
+                              "America and the Caribbean …")
+    # only the three clauses nearest the question are rendered (all equally near here)
+    assert backend.asked.count(LONG_CLAUSES[3]) == 0
+    assert rendering.clauses_withheld == 2 and "times" not in rendering.text
+    assert "number" in rendering.problems[0]
+    backend.asked.clear()
     rendering = render(backend, "، ".join(LONG_CLAUSES), [1], "What did he call for?", "ar",
-                       "en", doubtful)
-    assert rendering.text.endswith("the Caribbean …") and rendering.clauses_withheld == 2
+                       "en", near_question())
+    assert rendering.text == ("… to distribute $20 billion in aid to Latin America and the "
+                              "Caribbean, and lifting the sanctions on Venezuela")
+    assert LONG_CLAUSES[0] not in backend.asked and rendering.clauses_withheld == 2
+    # beside "…", a clause needs the stricter clause floor on its own
+    rendering = render(backend, "، ".join(LONG_CLAUSES), [1], "What did he call for?", "ar",
+                       "en", near_question(0.65))
+    assert rendering.text.endswith("the Caribbean …") and rendering.clauses_withheld == 3
     assert "a clause too far in meaning to stand alone" in rendering.problems
 
 

@@ -62,6 +62,10 @@ _QUALIFIERS = frozenset(normalize(w) for w in (
     "if", "unless", "but", "except", "although", "though", "provided", "only", "even",
     "despite", "until", "however", "whether"))
 TOO_FAR_ALONE = "a clause too far in meaning to stand alone"
+FAR_FROM_QUESTION = "a clause far from the question, not rendered"
+# Of a long answer part, at most this many clauses (those nearest the question) are
+# rendered: each costs one or two model calls, after the answer is already shown.
+MAX_CLAUSES_RENDERED = 3
 _LATIN_RUN = re.compile(r"[A-Za-z\u00C0-\u024F]+")
 _LATIN_WORD = re.compile(r"[A-Za-z\u00C0-\u024F][\w'’-]*")
 
@@ -384,9 +388,12 @@ def render(backend: Backend, span: str, citations: list[int], question: str, sou
     scores: list[float] = []
     failed_scores: list[float] = []
     kept: list[int] = []  # where in `pieces` each of `scores` belongs
-    for clause in parts:
+    chosen = _clauses_to_render(parts, question, checks, whole_only)
+    for i, clause in enumerate(parts):
         if len(tokens(clause)) > MAX_RENDER_WORDS:
             text, score, problems = "", None, ["too long to render reliably"]
+        elif i not in chosen:
+            text, score, problems = "", None, [FAR_FROM_QUESTION]
         else:
             text, score, problems = render_clause(backend, clause, question, source,
                                                   target, checks)
@@ -417,6 +424,19 @@ def render(backend: Backend, span: str, citations: list[int], question: str, sou
     result.clauses_withheld = pieces.count("")
     result.text = _joined(pieces)
     return result
+
+
+def _clauses_to_render(parts: list[str], question: str, checks: RenderChecks,
+                       whole_only: bool) -> set[int]:
+    """Which clauses to render: each short enough, and of a long part (when not shown
+    whole-or-nothing) only the MAX_CLAUSES_RENDERED nearest the question, since every
+    clause costs the model one or two calls after the answer is already shown."""
+    short = [i for i, clause in enumerate(parts) if len(tokens(clause)) <= MAX_RENDER_WORDS]
+    if whole_only or len(short) <= MAX_CLAUSES_RENDERED:
+        return set(short)
+    nearest = sorted(short, key=lambda i: checks.similarity(parts[i], question),
+                     reverse=True)
+    return set(nearest[:MAX_CLAUSES_RENDERED])
 
 
 def _joined(pieces: list[str]) -> str:
