@@ -166,12 +166,13 @@ def _cut(clause: str) -> list[str]:
     word joined by و "and"; as late as leaves that piece short enough (each piece at least
     three words). A wrong guess (وزير, minister, is no "and") only moves the cut: every
     piece is checked on its own."""
-    words = clause.split()
     if len(tokens(clause)) <= MAX_RENDER_WORDS:
         return [clause]
+    words = clause.split()
+    bare = [_bare(w) for w in words]
     inside = range(3, len(words) - 2)
-    openers = [i for i in inside if _bare(words[i]) in _PHRASE_OPENERS]
-    joined = [i for i in inside if len(_bare(words[i])) >= 4 and _bare(words[i])[0] == "و"]
+    openers = [i for i in inside if bare[i] in _PHRASE_OPENERS]
+    joined = [i for i in inside if len(bare[i]) >= 4 and bare[i][0] == "و"]
     for cuts in (openers, joined):
         fitting = [i for i in cuts if len(tokens(" ".join(words[:i]))) <= MAX_RENDER_WORDS]
         if fitting:
@@ -239,8 +240,11 @@ _NOT_TO_COVER = STOPWORDS | _GRAMMATICAL
 def coverage_words(text: str) -> list[str]:
     """The words of the article's text that a rendering must account for: its content words,
     less number words (the number check compares values) and grammatical words."""
-    return [w for w in content_words(text)
-            if normalize(w) not in _NOT_TO_COVER and not numbers_in(w)]
+    return [w for w in content_words(text) if _to_cover(w)]
+
+
+def _to_cover(word: str) -> bool:
+    return normalize(word) not in _NOT_TO_COVER and not numbers_in(word)
 
 
 # Currency words a rendering may write as a symbol ("$20 billion" for 20 مليار دولار).
@@ -345,9 +349,9 @@ class RenderChecks:
                   cosines: np.ndarray) -> list[str]:
         """`uncovered`, given the cosines of the rendering's content words (rows) to the
         source's, `source_words` (columns)."""
-        covered, names = set(coverage_words(source)), capitalised_words(rendering)
+        names = capitalised_words(rendering)
         return [w for w, best in zip(source_words, cosines.max(axis=0), strict=True)
-                if w in covered and best < self.min_coverage_similarity
+                if _to_cover(w) and best < self.min_coverage_similarity
                 and not _heard_in(w, names) and not _as_symbol(w, rendering)]
 
 
