@@ -1,3 +1,4 @@
+import json
 import shutil
 import socket
 import sys
@@ -6,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from index.offline import stay_offline
+from index.storage import store_folders
 from tests.fakes import FakeEmbedder
 
 stay_offline()
@@ -25,6 +27,12 @@ def free_port() -> int:
 @pytest.fixture
 def fake_embedder() -> FakeEmbedder:
     return FakeEmbedder()
+
+
+def used_by_generations(data: Path) -> set[str]:
+    """Chunk ids of every generation on disk (what a Milvus collection may keep)."""
+    return {json.loads(line)["id"] for folder in store_folders(data)
+            for line in (folder.parent / "chunks.jsonl").read_text().splitlines()}
 
 
 def release_milvus_lite(folder: Path) -> None:

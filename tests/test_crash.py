@@ -1,6 +1,5 @@
 """kill -9 during indexing: the previous index always loads and a rerun completes."""
 
-import json
 import os
 import random
 import signal
@@ -12,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from index.pipeline import IndexConfig, index_paths
-from index.storage import load_index, store_folders
-from tests.conftest import ROOT, release_milvus_lite
+from index.storage import load_index
+from tests.conftest import ROOT, release_milvus_lite, used_by_generations
 from tests.fakes import FakeEmbedder
 
 pytestmark = pytest.mark.slow  # tens of indexing subprocesses killed and rerun
@@ -28,12 +27,6 @@ def write_corpus(folder: Path, version: int) -> None:
     for i in range(40):
         paragraphs = [" ".join(rng.choice(SENTENCES) for _ in range(6)) for _ in range(4)]
         (folder / f"doc{i:02d}.txt").write_text(f"Doc {i} v{version}\n\n" + "\n\n".join(paragraphs))
-
-
-def used_by_generations(data: Path) -> set[str]:
-    """Chunk ids of every generation on disk (what Milvus may keep)."""
-    return {json.loads(line)["id"] for folder in store_folders(data)
-            for line in (folder.parent / "chunks.jsonl").read_text().splitlines()}
 
 
 def check_consistent(data: Path, clean: bool = False) -> int:

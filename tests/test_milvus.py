@@ -23,9 +23,9 @@ from app.settings import Settings
 from index.errors import IndexError_, IndexMismatchError
 from index.pipeline import IndexConfig, copy_store, index_paths
 from index.search import Searcher
-from index.storage import current_folder, load_index, store_folders
+from index.storage import current_folder, load_index
 from index.stores import StoreConfig, StoreError
-from tests.conftest import ROOT, free_port, release_milvus_lite
+from tests.conftest import ROOT, free_port, release_milvus_lite, used_by_generations
 from tests.fakes import FakeEmbedder
 
 pytestmark = pytest.mark.slow  # each test starts Milvus Lite (or a Milvus server)
@@ -50,11 +50,6 @@ def rows(data: Path, store: StoreConfig | str | None = None) -> set[str]:
     """Every chunk id with a row in the current generation's collection."""
     index = load_index(data, store=store)
     return set(index.store._all_ids(index.store.collection))
-
-
-def used_by_generations(data: Path) -> set[str]:
-    return {json.loads(line)["id"] for folder in store_folders(data)
-            for line in (folder.parent / "chunks.jsonl").read_text().splitlines()}
 
 
 def collections(data: Path) -> list[str]:
