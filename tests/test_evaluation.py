@@ -296,6 +296,19 @@ def test_answer_metrics_average_over_answerable_questions_with_gold():
     assert m["exact_match"] == 0.5 and m["f1"] == 0.75
 
 
+def test_f1_and_containment_over_the_answers_given_leave_refusals_out():
+    answered = record(f1=1.0)
+    answered["contains_gold"] = 1.0
+    partial = record(f1=0.5)
+    partial["contains_gold"] = 0.0
+    refused = record(f1=0.0, refused=True)
+    refused["contains_gold"] = 0.0
+    m = metrics.answer_metrics([answered, partial, refused])
+    assert m["f1"] == 0.5 and m["containment"] == pytest.approx(1 / 3)
+    assert m["f1_given"] == 0.75 and m["containment_given"] == 0.5
+    assert metrics.answer_metrics([refused])["containment_given"] is None
+
+
 def test_boilerplate_lists_every_fixed_phrase_and_removes_it():
     keys = {line.split("\t")[0] for line in
             (ROOT / "prompts" / "messages.txt").read_text(encoding="utf-8").splitlines()
