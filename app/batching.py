@@ -62,6 +62,11 @@ class BatchingEmbedder(Embedder):
     def embed_documents(self, texts: list[str], progress: bool = False) -> np.ndarray:
         return self._submit(_Job(list(texts), queries=False))
 
+    def word_vectors(self, texts: list[str]) -> list[dict[str, np.ndarray]] | None:
+        # Rare (rendering checks) and not batched: one model call under the model lock.
+        with self.model_lock:
+            return self.inner.word_vectors(texts)
+
     def close(self) -> None:
         """Stop the worker once the batches already queued are done."""
         if self._worker is not None:

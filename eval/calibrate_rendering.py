@@ -38,6 +38,7 @@ from app.answering.rendering import (  # noqa: E402
     capitalised_words,
     clauses,
     content_words,
+    in_context_from,
     rendering_problems,
 )
 from app.names import common_words_not_heard, names_not_in_source  # noqa: E402
@@ -99,78 +100,99 @@ def main() -> None:
     for floor in FLOORS:
         print(f"{floor:19.2f}  {(positives >= floor).mean():14.3f}  "
               f"{(negatives_array >= floor).mean():19.3f}")
-    word_positives, word_negatives = word_scores(embedder, rows, rng)
-    print("word floor  positives kept  near misses through")
+    word_positives, word_negatives, read_positives, read_negatives = word_scores(embedder, rows,
+                                                                                 rng)
+    print("word floor  positives kept  near misses through  (words also read in context:)"
+          "  kept  through")
     for floor in FLOORS:
         print(f"{floor:10.2f}  {(word_positives >= floor).mean():14.3f}  "
-              f"{(word_negatives >= floor).mean():19.3f}")
-    name_positives, name_negatives = name_scores(embedder, rows, rng)
+              f"{(word_negatives >= floor).mean():19.3f}  {'':30}"
+              f"{(read_positives >= floor).mean():.3f}  {(read_negatives >= floor).mean():7.3f}")
+    name_positives, name_negatives, read_positives, read_negatives = name_scores(embedder, rows,
+                                                                                 rng)
     print(f"names that sound like no Arabic word: {len(name_positives)} in their own answer, "
           f"{len(name_negatives)} in a near miss")
-    print("name floor  positives kept  near misses through")
+    print("name floor  positives kept  near misses through  (words also read in context:)"
+          "  kept  through")
     for floor in NAME_FLOORS:
         print(f"{floor:10.2f}  {(name_positives >= floor).mean():14.3f}  "
-              f"{(name_negatives >= floor).mean():19.3f}")
+              f"{(name_negatives >= floor).mean():19.3f}  {'':30}"
+              f"{(read_positives >= floor).mean():.3f}  {(read_negatives >= floor).mean():7.3f}")
     checks = render_checks(embedder, settings)
     coverage_table(checks, rows, random.Random(args.seed))
     if args.shown:
         shown_renderings(checks, args.shown)
 
 
-def word_scores(embedder, rows: list[dict], rng: random.Random) -> tuple[np.ndarray, np.ndarray]:
+def word_scores(embedder, rows: list[dict], rng: random.Random
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per pair, the lowest best-match cosine of the English answer's content words to the
-    Arabic answer's words: what the word check compares with its floor."""
+    Arabic answer's words: what the word check compares with its floor. (positives, near
+    misses) with each word alone, then the same with the better of that and the two words
+    as read in their answers (what the check uses when the model gives word vectors)."""
     english = [content_words(r["answers_en"][0]) for r in rows]
     arabic = [content_words(r["answers_ar"][0]) for r in rows]
     vocabulary = sorted({w for words in english + arabic for w in words})
     vectors = unit(np.asarray(embedder.embed_documents(vocabulary)))
     index = {w: i for i, w in enumerate(vocabulary)}
+    read = in_context_from(embedder.word_vectors)
 
-    def score(en: list[str], ar: list[str]) -> float | None:
-        if not en or not ar:
+    def scores(i: int, j: int) -> tuple[float, float] | None:
+        """(alone, in context too) for English answer j against Arabic answer i."""
+        if not english[j] or not arabic[i]:
             return None
-        cosines = vectors[[index[w] for w in en]] @ vectors[[index[w] for w in ar]].T
-        return float(cosines.max(axis=1).min())
+        alone = vectors[[index[w] for w in english[j]]] @ vectors[[index[w] for w in arabic[i]]].T
+        both = read(rows[j]["answers_en"][0], english[j], rows[i]["answers_ar"][0], arabic[i])
+        both = alone if both is None else np.maximum(alone, both)
+        return float(alone.max(axis=1).min()), float(both.max(axis=1).min())
 
     positives, negatives = [], []
     for i, row in enumerate(rows):
-        if (s := score(english[i], arabic[i])) is not None:
+        if (s := scores(i, i)) is not None:
             positives.append(s)
         others = [j for j, other in enumerate(rows) if other["title"] == row["title"] and j != i
                   and english[j] and set(english[j]) != set(english[i])]
-        if others and (s := score(english[rng.choice(others)], arabic[i])) is not None:
+        if others and (s := scores(i, rng.choice(others))) is not None:
             negatives.append(s)
-    return np.array(positives), np.array(negatives)
+    positives_array, negatives_array = np.array(positives), np.array(negatives)
+    return (positives_array[:, 0], negatives_array[:, 0], positives_array[:, 1],
+            negatives_array[:, 1])
 
 
 def name_scores(embedder, rows: list[dict], rng: random.Random
-                ) -> tuple[np.ndarray, np.ndarray]:
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The best cosine to the Arabic answer's words of each capitalised word of an English
     answer that fails the sound check against it (common words included, as the rendering
     check does): for the answer's own English (positives) and for another answer's about
-    the same article (near misses)."""
+    the same article (near misses); each word alone, then also as read in its answer."""
     def unheard(english: str, arabic: str) -> list[str]:
         names = capitalised_words(english)
         return (names_not_in_source(names, arabic, strict=True)
                 + common_words_not_heard(names, arabic))
 
-    pairs = []  # (words, Arabic words, is positive)
+    pairs = []  # (words, Arabic words, English, Arabic, is positive)
     for i, row in enumerate(rows):
         arabic = row["answers_ar"][0]
-        pairs.append((unheard(row["answers_en"][0], arabic), content_words(arabic), True))
+        english = row["answers_en"][0]
+        pairs.append((unheard(english, arabic), content_words(arabic), english, arabic, True))
         if (j := near_miss(rows, i, rng)) is not None:
-            pairs.append((unheard(rows[j]["answers_en"][0], arabic), content_words(arabic),
-                          False))
+            other = rows[j]["answers_en"][0]
+            pairs.append((unheard(other, arabic), content_words(arabic), other, arabic, False))
     pairs = [p for p in pairs if p[0] and p[1]]
-    vocabulary = sorted({w for words, arabic, _ in pairs for w in words + arabic})
+    vocabulary = sorted({w for words, arabic, *_ in pairs for w in words + arabic})
     vectors = unit(np.asarray(embedder.embed_documents(vocabulary)))
     index = {w: i for i, w in enumerate(vocabulary)}
-    positives, negatives = [], []
-    for words, arabic, positive in pairs:
-        best = (vectors[[index[w] for w in words]] @ vectors[[index[w] for w in arabic]].T
-                ).max(axis=1)
-        (positives if positive else negatives).extend(best.tolist())
-    return np.array(positives), np.array(negatives)
+    read = in_context_from(embedder.word_vectors)
+    found: dict[bool, tuple[list[float], list[float]]] = {True: ([], []), False: ([], [])}
+    for words, arabic_words, english, arabic, positive in pairs:
+        alone = (vectors[[index[w] for w in words]]
+                 @ vectors[[index[w] for w in arabic_words]].T)
+        both = read(english, words, arabic, arabic_words)
+        both = alone if both is None else np.maximum(alone, both)
+        found[positive][0].extend(alone.max(axis=1).tolist())
+        found[positive][1].extend(both.max(axis=1).tolist())
+    return (np.array(found[True][0]), np.array(found[False][0]), np.array(found[True][1]),
+            np.array(found[False][1]))
 
 
 def render_checks(embedder, settings: Settings) -> RenderChecks:
@@ -188,7 +210,9 @@ def render_checks(embedder, settings: Settings) -> RenderChecks:
     return RenderChecks(lambda a, b: 1.0, word_similarity, settings.render_min_similarity,
                         settings.render_min_word_similarity,
                         settings.render_min_name_similarity,
-                        settings.render_min_coverage_similarity)
+                        settings.render_min_coverage_similarity,
+                        settings.render_min_clause_similarity,
+                        in_context_from(embedder.word_vectors))
 
 
 def passes_but_coverage(checks: RenderChecks, english: str, arabic: str) -> bool:

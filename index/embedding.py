@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,9 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 
 from index import models
 from index.offline import stay_offline
+
+# A word: letters first, then letters, digits, apostrophes and hyphens ("high-definition").
+WORD = re.compile(r"[^\W\d_][\w'’-]*")
 
 
 class EmbedderError(RuntimeError):
@@ -93,6 +97,35 @@ class Embedder:
         return to_matrix(vectors)
 
 
+    def word_vectors(self, texts: list[str]) -> list[dict[str, np.ndarray]] | None:
+        """Each text's words (as `WORD` finds them), each a unit vector: the mean of its
+        tokens' vectors as the model reads the whole text, before pooling. A word read in
+        its sentence matches its translation more surely than the word alone ("official"
+        for مسؤول in a sentence about an administration). None when the model cannot give
+        token vectors (an embedding server)."""
+        model = getattr(self, "_query_model", None)
+        if model is None or not texts:
+            return None
+        tokenizer = model.tokenizer
+        outputs = model.encode(list(texts), output_value="token_embeddings",
+                               convert_to_numpy=False, show_progress_bar=False,
+                               batch_size=max(len(texts), 1))
+        result = []
+        for text, tokens in zip(texts, outputs, strict=True):
+            spans = tokenizer(text, return_offsets_mapping=True)["offset_mapping"]
+            vectors = tokens.float().cpu().numpy()
+            words: dict[str, np.ndarray] = {}
+            for match in WORD.finditer(text):
+                start, end = match.span()
+                rows = [i for i, (a, b) in enumerate(spans[:len(vectors)])
+                        if b > a and a < end and b > start]
+                if rows and match.group(0) not in words:
+                    mean = vectors[rows].mean(axis=0)
+                    words[match.group(0)] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+            result.append(words)
+        return result
+
+
 class LazyEmbedder(Embedder):
     """An Embedder known by its identity now and loaded by `load` when first used.
 
@@ -127,6 +160,9 @@ class LazyEmbedder(Embedder):
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         return self.loaded().embed_queries(texts)
+
+    def word_vectors(self, texts: list[str]) -> list[dict[str, np.ndarray]] | None:
+        return self.loaded().word_vectors(texts)
 
 
 def resolve_model(ref: str, models_dir: Path) -> tuple[str, str]:

@@ -35,11 +35,23 @@ class CountingEmbedder(Embedder):
     def embed_documents(self, texts: list[str], progress: bool = False) -> np.ndarray:
         return self._call("documents", texts, self.fake.embed_documents)
 
+    def word_vectors(self, texts: list[str]):
+        return self._call("words", texts, lambda t: [{w: np.ones(2)} for w in t])
+
     def _call(self, kind, texts, embed):
         assert self.lock.locked(), "a model call without the model lock"
         self.calls.append((kind, len(texts)))
         time.sleep(self.delay)
         return embed(texts)
+
+
+def test_words_read_in_context_come_from_the_inner_model_under_the_lock():
+    lock = threading.Lock()
+    inner = CountingEmbedder(lock, delay=0)
+    batching = BatchingEmbedder(inner, lock)
+    assert [list(words) for words in batching.word_vectors(["a", "b"])] == [["a"], ["b"]]
+    assert inner.calls == [("words", 2)]
+    assert not lock.locked()
 
 
 def at_once(fn, items, workers=8):

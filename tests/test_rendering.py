@@ -308,3 +308,58 @@ def test_coverage_skips_numbers_and_grammar_and_hears_names():
     assert checks.uncovered("Alice", "أليسيا بارسينا") == ["بارسينا"]
     # digits alone have no words to compare
     assert checks.uncovered("1923", "عام 1923") == []
+
+
+def in_context_by_hand(read: dict[tuple[str, str], float]):
+    """Cosines of words read in their texts, by hand; None when a text holds "?" (a model
+    that cannot give them)."""
+    def in_context(text, words, source, source_words):
+        if "?" in text:
+            return None
+        return np.array([[read.get((w.lower(), s), 0.0) for s in source_words]
+                         for w in words])
+    return in_context
+
+
+def test_a_word_passes_when_either_alone_or_in_its_sentence_it_meets_the_floor():
+    source = "مسؤول كبير في الإدارة"
+    alone = {("senior", "كبير"): 0.7, ("administration", "الإدارة"): 0.8,
+             ("official", "مسؤول"): 0.42}
+
+    def cosines(words, other_words):
+        return np.array([[alone.get((w.lower(), o), 0.1) for o in other_words]
+                         for w in words])
+
+    floors = (0.5, 0.55, 0.75, 0.5, 0.7)
+    without = RenderChecks(lambda a, b: 1.0, cosines, *floors)
+    assert without.problems("a senior official in the administration", source)[0] \
+        == ["1 word(s) with no counterpart in the article's words"]
+    read = in_context_by_hand({("official", "مسؤول"): 0.6, ("minister", "مسؤول"): 0.3})
+    checks = RenderChecks(lambda a, b: 1.0, cosines, *floors, in_context=read)
+    assert checks.problems("a senior official in the administration", source)[0] == []
+    # low both ways: still no counterpart; and the word of the span is still left out
+    assert checks.problems("a senior minister in the administration", source)[0] \
+        == ["1 word(s) with no counterpart in the article's words"]
+    assert checks.uncovered("a senior in the administration", source) == ["مسؤول"]
+    # a model that cannot read words in context: the cosine alone decides
+    assert checks.problems("a senior official in the administration?", source)[0] \
+        == ["1 word(s) with no counterpart in the article's words"]
+
+
+def test_a_name_may_translate_a_word_of_the_span_as_read_in_context():
+    source = "المحكمة العليا"
+    alone = {("court", "المحكمة"): 0.8, ("supreme", "العليا"): 0.5}
+
+    def cosines(words, other_words):
+        return np.array([[alone.get((w.lower(), o), 0.1) for o in other_words]
+                         for w in words])
+
+    floors = (0.5, 0.55, 0.75, 0.5, 0.7)
+    question = "Which court ruled?"
+    assert rendering_problems("the Supreme Court", source, question, "latin",
+                              RenderChecks(lambda a, b: 1.0, cosines, *floors)) \
+        == ["a name that sounds like nothing in the article's words"]
+    read = in_context_by_hand({("supreme", "العليا"): 0.8})
+    assert rendering_problems("the Supreme Court", source, question, "latin",
+                              RenderChecks(lambda a, b: 1.0, cosines, *floors,
+                                           in_context=read)) == []

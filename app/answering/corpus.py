@@ -34,7 +34,7 @@ __all__ = [
     "NAME_WORD", "STOPWORDS", "Passage", "Searcher", "SentenceVectors", "article_hash",
     "article_text", "strip_clitic",
     "clause_spans", "document_vectors", "lexical_tokens", "model_key", "normalize",
-    "query_vector", "script_of", "sentence_cache", "sentence_spans", "tokens",
+    "query_vector", "script_of", "sentence_cache", "sentence_spans", "tokens", "word_vectors",
 ]
 
 
@@ -46,6 +46,12 @@ def query_vector(searcher: Searcher, text: str) -> np.ndarray:
 def document_vectors(searcher: Searcher, texts: list[str]) -> np.ndarray:
     """Embeddings of passages of article text (one row each), by the searcher's model."""
     return searcher.embedder.embed_documents(texts)
+
+
+def word_vectors(searcher: Searcher, texts: list[str]) -> list[dict[str, np.ndarray]] | None:
+    """Each text's words as the searcher's model reads them in that text (None when the
+    model cannot say: an embedding server)."""
+    return searcher.embedder.word_vectors(texts)
 
 
 def model_key(searcher: Searcher) -> str:

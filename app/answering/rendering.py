@@ -10,7 +10,8 @@ A rendering is kept when it is in the reader's script, does more than restate th
 question, states exactly the span's numbers, has no name that sounds like nothing in the
 span or the question, is not much longer than the span, means what the span means (the
 embedding model's cross-lingual cosine), has no word without a counterpart in the span
-and leaves no word of the span without one in it (the same, word by word); the floors are
+and leaves no word of the span without one in it (the same, word by word, each word alone
+and as read in its text); the floors are
 calibrated on the dev set's aligned answers and on renderings eval runs showed.
 Nothing that fails is streamed or returned, not even inside a label: the label says how
 many answer parts were withheld, and a clause withheld from a long part is shown as "…".
@@ -72,6 +73,9 @@ _LATIN_WORD = re.compile(r"[A-Za-z\u00C0-\u024F][\w'’-]*")
 Similarity = Callable[[str, str], float]  # (rendering, source) → cosine
 # (rendering words, source words) → their cosines, one row per rendering word
 WordSimilarity = Callable[[list[str], list[str]], np.ndarray]
+# (rendering, its words, source, its words) → the same cosines with each word read in its
+# own text, or None when the model cannot tell
+InContextSimilarity = Callable[[str, list[str], str, list[str]], "np.ndarray | None"]
 # "Here is the translation:" and the like, which small models put before the text.
 _PREAMBLE = re.compile(r"^\s*(here is|here's)[^:\n]*:\s*", re.IGNORECASE)
 # "Note: the original uses…": the small model's comments after a translation.
@@ -218,7 +222,7 @@ def rendering_problems(rendering: str, source: str, question: str, target_script
             # A common word ("Council", "Arab") skips the sound check for being common, so
             # it must translate a word of the source instead: "Arab" for الأفرو does not.
             unheard = checks.untranslated(
-                unheard + common_words_not_heard(names, source, question), source)
+                unheard + common_words_not_heard(names, source, question), source, rendering)
         if unheard:
             problems.append("a name that sounds like nothing in the article's words")
         if latin_words_changed(rendering, source):
@@ -281,6 +285,27 @@ def unmatched_words(rendering: str, source: str, word_similarity: WordSimilarity
     return _below(words, source_words, word_similarity, floor)
 
 
+def in_context_from(word_vectors: Callable[[list[str]], list[dict[str, np.ndarray]] | None]
+                    ) -> InContextSimilarity:
+    """The in-context cosines of RenderChecks from a model's `word_vectors` (each text's
+    words as it reads them in that text; None when it cannot)."""
+    def in_context(text: str, words: list[str], source: str, source_words: list[str]
+                   ) -> np.ndarray | None:
+        read = word_vectors([text, source])
+        if read is None:
+            return None
+        return _word_matrix(read[0], words) @ _word_matrix(read[1], source_words).T
+    return in_context
+
+
+def _word_matrix(vectors: dict[str, np.ndarray], words: list[str]) -> np.ndarray:
+    """One row per word: its vector as read in its text, zeros for a word not found there
+    (then its cosine alone decides)."""
+    dim = len(next(iter(vectors.values()))) if vectors else 1
+    return np.array([vectors.get(w, np.zeros(dim, dtype=np.float32)) for w in words],
+                    dtype=np.float32).reshape(len(words), dim)
+
+
 def _below(words: list[str], source_words: list[str], word_similarity: WordSimilarity,
            floor: float) -> list[str]:
     """Those of `words` whose best cosine to any of `source_words` is under `floor`."""
@@ -303,14 +328,29 @@ class RenderChecks:
     min_name_similarity: float
     min_coverage_similarity: float
     min_clause_similarity: float = 0.7  # a clause shown beside "…" (see `render`)
+    in_context: InContextSimilarity | None = None
 
-    def untranslated(self, names: list[str], source: str) -> list[str]:
-        """The `names` (single words) that translate no word of `source` either: none of
-        its words is within `min_name_similarity` cosine of them."""
+    def cosines(self, words: list[str], source_words: list[str], rendering: str = "",
+                source: str = "") -> np.ndarray:
+        """Each of `words` (rows) against each of `source_words`: the better of the two
+        words' cosine alone and, given the texts they come from, read in those texts. A
+        word alone is a weak cue across languages (مسؤول and "official" 0.42); in its
+        sentence it is a stronger one. Floors stay those calibrated on words alone: a
+        pair passes when either reading reaches them."""
+        alone = np.asarray(self.word_similarity(words, source_words))
+        if self.in_context is None or not rendering or not source:
+            return alone
+        read = self.in_context(rendering, words, source, source_words)
+        return alone if read is None else np.maximum(alone, read)
+
+    def untranslated(self, names: list[str], source: str, rendering: str = "") -> list[str]:
+        """The `names` (single words of `rendering`) that translate no word of `source`
+        either: none of its words is within `min_name_similarity` cosine of them."""
         source_words = content_words(source)
         if not names or not source_words:
             return names
-        return _below(names, source_words, self.word_similarity, self.min_name_similarity)
+        return _rows_below(names, self.cosines(names, source_words, rendering, source),
+                           self.min_name_similarity)
 
     def problems(self, rendering: str, source: str) -> tuple[list[str], float]:
         """(why the rendering cannot be shown, its cosine to the source): its meaning as a
@@ -325,7 +365,7 @@ class RenderChecks:
             return [], score
         # one matrix serves both directions: rows are the rendering's words, columns the
         # source's
-        cosines = np.asarray(self.word_similarity(rendered, source_words))
+        cosines = self.cosines(rendered, source_words, rendering, source)
         unmatched = _rows_below(rendered, cosines, self.min_word_similarity)
         if unmatched:
             return [f"{len(unmatched)} word(s) with no counterpart in the article's words"], score
@@ -343,7 +383,7 @@ class RenderChecks:
         if not rendered or not source_words:
             return []
         return self._left_out(rendering, source, source_words,
-                              np.asarray(self.word_similarity(rendered, source_words)))
+                              self.cosines(rendered, source_words, rendering, source))
 
     def _left_out(self, rendering: str, source: str, source_words: list[str],
                   cosines: np.ndarray) -> list[str]:

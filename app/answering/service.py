@@ -19,7 +19,7 @@ import numpy as np
 
 from app.answering.checks import check_answer
 from app.answering.copy_check import COPY_MAX_PIECES
-from app.answering.corpus import Passage, Searcher, document_vectors, script_of
+from app.answering.corpus import Passage, Searcher, document_vectors, script_of, word_vectors
 from app.answering.evidence import EvidenceSelector
 from app.answering.followup import condense, joined_with_previous, recent
 from app.answering.generation import draft, extractive_quote, found_nothing
@@ -27,7 +27,7 @@ from app.answering.policy import LanguagePlan, answers_with_span, copy_only, lan
 from app.answering.question import Turn, checked_question
 from app.answering.refusal import RefusalDecision, decide_refusal, refusal_threshold
 from app.answering.render import answer_text, evidence_first, refusal, sentences, with_basis
-from app.answering.rendering import RenderChecks, render_answer
+from app.answering.rendering import RenderChecks, in_context_from, render_answer
 from app.answering.results import AnswerResult, Evidence, Token
 from app.language import detect_language, is_yes_no_question
 from app.llm import Backend
@@ -226,7 +226,8 @@ def _render_checks(searcher: Searcher, settings: Settings) -> RenderChecks:
                         settings.render_min_word_similarity,
                         settings.render_min_name_similarity,
                         settings.render_min_coverage_similarity,
-                        settings.render_min_clause_similarity)
+                        settings.render_min_clause_similarity,
+                        in_context_from(lambda texts: word_vectors(searcher, texts)))
 
 
 class _Clock:
