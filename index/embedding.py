@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,9 +14,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 
 from index import models
 from index.offline import stay_offline
-
-# A word: letters first, then letters, digits, apostrophes and hyphens ("high-definition").
-WORD = re.compile(r"[^\W\d_][\w'’-]*")
+from index.text import WORD
 
 
 class EmbedderError(RuntimeError):
@@ -96,13 +93,12 @@ class Embedder:
                                            batch_size=max(len(texts), 1))
         return to_matrix(vectors)
 
-
     def word_vectors(self, texts: list[str]) -> list[dict[str, np.ndarray]] | None:
-        """Each text's words (as `WORD` finds them), each a unit vector: the mean of its
-        tokens' vectors as the model reads the whole text, before pooling. A word read in
-        its sentence matches its translation more surely than the word alone ("official"
-        for مسؤول in a sentence about an administration). None when the model cannot give
-        token vectors (an embedding server)."""
+        """Each text's words (as `index.text.WORD` finds them), each a unit vector: the
+        mean of its tokens' vectors as the model reads the whole text, before pooling. A
+        word read in its sentence often matches its translation more surely than the word
+        alone ("teacher" and المعلّم in "the spiritual teacher", المعلّم الروحي). None
+        when the model cannot give token vectors (an embedding server)."""
         model = getattr(self, "_query_model", None)
         if model is None or not texts:
             return None

@@ -8,13 +8,21 @@ from __future__ import annotations
 import re
 import unicodedata
 
-_DIACRITICS = re.compile(r"[\u0610-\u061A\u064B-\u065F\u0670\u06D6-\u06ED]")
+_MARKS = "\u0610-\u061A\u064B-\u065F\u0670\u06D6-\u06ED"  # Arabic diacritics (Mn)
+_DIACRITICS = re.compile(f"[{_MARKS}]")
+# A word as written: a letter, then letters, digits, diacritics (which \w leaves out, so
+# المعلّم would split at its shadda), apostrophes and hyphens ("high-definition").
+WORD = re.compile(f"[^\\W\\d_][\\w{_MARKS}'’-]*")
 _TATWEEL = "\u0640"
 _ALEF = str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ى": "ي"})
 _DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
 _ARABIC_LETTER = re.compile(r"[\u0621-\u064A\u0671-\u06D3\u06FA-\u06FF]")
 _LATIN_LETTER = re.compile(r"[A-Za-z\u00C0-\u024F]")
 _TOKEN = re.compile(r"\w+", re.UNICODE)
+
+
+def without_diacritics(text: str) -> str:
+    return _DIACRITICS.sub("", text)
 
 
 def normalize_arabic(text: str) -> str:

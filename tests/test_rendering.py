@@ -262,6 +262,10 @@ def test_every_content_word_of_a_rendering_needs_a_counterpart_in_the_span():
 
 def test_content_words_leave_out_function_words_numbers_and_markers():
     assert content_words("The 20 billion dollars in aid [1]") == ["billion", "dollars", "aid"]
+    # diacritics stay inside their word (\w alone would cut المعلّم at its shadda), and a
+    # function word with them is still one
+    assert content_words("المعلّم الروحي مِن high-definition") \
+        == ["المعلّم", "الروحي", "high-definition"]
 
 
 def test_a_name_that_translates_a_word_of_the_span_is_no_invention():

@@ -40,7 +40,7 @@ from app.names import (
     source_skeletons,
 )
 from app.numbers import numbers_in
-from index.text import light_stem
+from index.text import WORD, light_stem, without_diacritics
 
 # A rendering is a phrase, not a story: at most this many words per word of its source.
 MAX_LENGTH_RATIO = 3.0
@@ -136,6 +136,11 @@ def latin_words_changed(rendering: str, source: str) -> list[str]:
     small model garbles them ("Amazonière" for Forêt amazonienne)."""
     kept = {_folded(w) for w in _LATIN_RUN.findall(rendering)}
     return [w for w in _LATIN_RUN.findall(source) if _folded(w) not in kept]
+
+
+def _plain(word: str) -> str:
+    """`word` lower-cased and without Arabic diacritics, as the stopword list has it."""
+    return without_diacritics(word).lower()
 
 
 def _folded(word: str) -> str:
@@ -270,8 +275,8 @@ def _heard_in(word: str, names: list[str]) -> bool:
 
 def content_words(text: str) -> list[str]:
     """The words a rendering must account for: no function words, numbers or markers."""
-    words = re.findall(r"[^\W\d_][\w'’-]*", CITATION_MARKERS.sub("", text))
-    return list(dict.fromkeys(w for w in words if w.lower() not in STOPWORDS and len(w) > 1))
+    words = WORD.findall(CITATION_MARKERS.sub("", text))
+    return list(dict.fromkeys(w for w in words if _plain(w) not in STOPWORDS and len(w) > 1))
 
 
 def unmatched_words(rendering: str, source: str, word_similarity: WordSimilarity,
@@ -334,9 +339,9 @@ class RenderChecks:
                 source: str = "") -> np.ndarray:
         """Each of `words` (rows) against each of `source_words`: the better of the two
         words' cosine alone and, given the texts they come from, read in those texts. A
-        word alone is a weak cue across languages (مسؤول and "official" 0.42); in its
-        sentence it is a stronger one. Floors stay those calibrated on words alone: a
-        pair passes when either reading reaches them."""
+        word alone is a weak cue across languages ("teacher" and المعلّم 0.53); read in
+        "the spiritual teacher" and المعلّم الروحي it is a stronger one. Floors stay those
+        calibrated on words alone: a pair passes when either reading reaches them."""
         alone = np.asarray(self.word_similarity(words, source_words))
         if self.in_context is None or not rendering or not source:
             return alone
