@@ -13,6 +13,7 @@ from app.answering.rendering import (
     cleaned,
     content_words,
     coverage_words,
+    in_context_from,
     is_qualified,
     latin_words_changed,
     render,
@@ -367,3 +368,20 @@ def test_a_name_may_translate_a_word_of_the_span_as_read_in_context():
     assert rendering_problems("the Supreme Court", source, question, "latin",
                               RenderChecks(lambda a, b: 1.0, cosines, *floors,
                                            in_context=read)) == []
+
+
+def test_a_candidate_is_read_in_context_once_for_all_its_checks():
+    reads = []
+
+    def word_vectors(texts):
+        reads.append(tuple(texts))
+        return [{w: np.ones(2) / np.sqrt(2) for w in content_words(t)} for t in texts]
+
+    checks = RenderChecks(lambda a, b: 1.0, lambda a, b: np.zeros((len(a), len(b))),
+                          0.5, 0.55, 0.75, 0.5, 0.7, in_context=in_context_from(word_vectors))
+    source = "المحكمة العليا"
+    assert rendering_problems("the Supreme Court", source, "Which court?", "latin",
+                              checks) == []
+    assert checks.problems("the Supreme Court", source)[0] == []
+    assert checks.uncovered("the Supreme Court", source) == []
+    assert reads == [("the Supreme Court", source)]

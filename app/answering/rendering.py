@@ -293,10 +293,15 @@ def unmatched_words(rendering: str, source: str, word_similarity: WordSimilarity
 def in_context_from(word_vectors: Callable[[list[str]], list[dict[str, np.ndarray]] | None]
                     ) -> InContextSimilarity:
     """The in-context cosines of RenderChecks from a model's `word_vectors` (each text's
-    words as it reads them in that text; None when it cannot)."""
+    words as it reads them in that text; None when it cannot). A candidate's name check and
+    word checks read the same pair of texts: the model reads each pair once."""
+    seen: dict[tuple[str, str], list[dict[str, np.ndarray]] | None] = {}
+
     def in_context(text: str, words: list[str], source: str, source_words: list[str]
                    ) -> np.ndarray | None:
-        read = word_vectors([text, source])
+        if (text, source) not in seen:
+            seen[(text, source)] = word_vectors([text, source])
+        read = seen[(text, source)]
         if read is None:
             return None
         return _word_matrix(read[0], words) @ _word_matrix(read[1], source_words).T
