@@ -9,7 +9,8 @@ the share of positives kept and of negatives let through, for the whole-phrase c
 content word of the English answer within the floor of some word of the Arabic one).
 
 The coverage check (`render_min_coverage_similarity`: every content word of the Arabic
-answer within the floor of some word of the English one) is measured among the pairs that
+answer within the floor of a word of the English one that stands for it, or within the
+word floor of any) is measured among the pairs that
 pass every other check at the settings' floors. Near misses rarely get that far, and human
 translations do not leave words out the way the small model does; so `--shown` also lists,
 for reading by hand, the renderings that eval runs showed (their questions.jsonl) which
@@ -233,7 +234,8 @@ def coverage_table(checks: RenderChecks, rows: list[dict], rng: random.Random) -
     print(f"coverage floor (after every other check; {positives} positives, {negatives} near "
           "misses)  positives kept  near misses through")
     for floor in (None, *FLOORS):
-        floored = replace(checks, min_coverage_similarity=floor if floor is not None else -1)
+        floored = (replace(checks, min_coverage_similarity=floor) if floor is not None
+                   else replace(checks, min_coverage_similarity=-1, min_word_similarity=-1))
         kept = [p for p in passing if not floored.uncovered(p[0], p[1])]
         label = "off" if floor is None else f"{floor:.2f}"
         print(f"{label:>14}  {sum(p[2] for p in kept) / positives:14.3f}  "

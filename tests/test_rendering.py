@@ -385,3 +385,30 @@ def test_a_candidate_is_read_in_context_once_for_all_its_checks():
     assert checks.problems("the Supreme Court", source)[0] == []
     assert checks.uncovered("the Supreme Court", source) == []
     assert reads == [("the Supreme Court", source)]
+
+
+def test_a_word_that_renders_one_word_of_the_span_does_not_vouch_weakly_for_another():
+    cosines_by_hand = {("americans", "الأميركيون"): 0.93, ("americans", "الجارية"): 0.54,
+                       ("content", "المحتوى"): 0.81, ("high-definition", "الدقة"): 0.54,
+                       ("high-definition", "العالية"): 0.68, ("patents", "الاختراع"): 0.7,
+                       ("patents", "براءات"): 0.55, ("constitution", "الدستور"): 0.86,
+                       ("constitution", "الفيكتوري"): 0.5}
+
+    def cosines(words, other_words):
+        return np.array([[cosines_by_hand.get((w.lower(), o), 0.1) for o in other_words]
+                         for w in words])
+
+    checks = RenderChecks(lambda a, b: 1.0, cosines, 0.5, 0.6, 0.75, 0.5)
+    # "Americans" renders الأميركيون: at 0.54 it does not also cover الجارية (ongoing)
+    assert checks.uncovered("the Americans", "الأميركيون الجارية") == ["الجارية"]
+    # ...nor "Constitution" the adjective beside its noun (الفيكتوري, Victorian)
+    assert checks.uncovered("the Constitution", "الدستور الفيكتوري") == ["الفيكتوري"]
+    # a compound stands for one word per part; ذو (having) is grammar
+    assert checks.uncovered("high-definition content", "المحتوى ذو الدقة العالية") == []
+    # a construct (an indefinite noun before a definite one) is often one English word
+    assert checks.uncovered("patents", "براءات الاختراع") == []
+    # within the word floor, one word may cover two
+    strong = {**cosines_by_hand, ("americans", "الجارية"): 0.62}
+    checks = RenderChecks(lambda a, b: 1.0, lambda w, o: np.array(
+        [[strong.get((x.lower(), y), 0.1) for y in o] for x in w]), 0.5, 0.6, 0.75, 0.5)
+    assert checks.uncovered("the Americans", "الأميركيون الجارية") == []
