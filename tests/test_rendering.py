@@ -19,7 +19,6 @@ from app.answering.rendering import (
     render,
     render_messages,
     rendering_problems,
-    unmatched_words,
 )
 from app.numbers import numbers_in
 
@@ -254,11 +253,12 @@ def hand_made_cosines(words, other_words):
 
 
 def test_every_content_word_of_a_rendering_needs_a_counterpart_in_the_span():
-    assert unmatched_words("an ambitious agenda", "أجندة طموحة", hand_made_cosines, 0.55) == []
-    assert unmatched_words("a healthy agenda", "أجندة طموحة", hand_made_cosines, 0.55) \
-        == ["healthy"]
-    assert unmatched_words("a healthy diet", "أجندة طموحة", hand_made_cosines, 0.55) \
-        == ["healthy", "diet"]
+    checks = RenderChecks(lambda a, b: 1.0, hand_made_cosines, 0.5, 0.55, 0.75, 0.5)
+    assert checks.unmatched("an ambitious agenda", "أجندة طموحة") == []
+    assert checks.unmatched("a healthy agenda", "أجندة طموحة") == ["healthy"]
+    assert checks.unmatched("a healthy diet", "أجندة طموحة") == ["healthy", "diet"]
+    assert checks.problems("a healthy diet", "أجندة طموحة")[0] \
+        == ["2 word(s) with no counterpart in the article's words"]
 
 
 def test_content_words_leave_out_function_words_numbers_and_markers():

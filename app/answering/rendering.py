@@ -285,17 +285,6 @@ def content_words(text: str) -> list[str]:
     return list(dict.fromkeys(w for w in words if _plain(w) not in STOPWORDS and len(w) > 1))
 
 
-def unmatched_words(rendering: str, source: str, word_similarity: WordSimilarity,
-                    floor: float) -> list[str]:
-    """The rendering's content words with no word of the source they could translate:
-    none of the source's words is within `floor` cosine of them ("diet" in a rendering of
-    أجندة طموحة, "ambitious agenda"). Words are compared one by one, across scripts."""
-    words, source_words = content_words(rendering), content_words(source)
-    if not words or not source_words:
-        return []
-    return _below(words, source_words, word_similarity, floor)
-
-
 def in_context_from(word_vectors: Callable[[list[str]], list[dict[str, np.ndarray]] | None]
                     ) -> InContextSimilarity:
     """The in-context cosines of RenderChecks from a model's `word_vectors` (each text's
@@ -320,12 +309,6 @@ def _word_matrix(vectors: dict[str, np.ndarray], words: list[str]) -> np.ndarray
     dim = len(next(iter(vectors.values()))) if vectors else 1
     return np.array([vectors.get(w, np.zeros(dim, dtype=np.float32)) for w in words],
                     dtype=np.float32).reshape(len(words), dim)
-
-
-def _below(words: list[str], source_words: list[str], word_similarity: WordSimilarity,
-           floor: float) -> list[str]:
-    """Those of `words` whose best cosine to any of `source_words` is under `floor`."""
-    return _rows_below(words, np.asarray(word_similarity(words, source_words)), floor)
 
 
 def _rows_below(words: list[str], cosines: np.ndarray, floor: float) -> list[str]:
@@ -389,6 +372,16 @@ class RenderChecks:
         if left_out:
             return [f"{len(left_out)} of the article's words left out"], score
         return [], score
+
+    def unmatched(self, rendering: str, source: str) -> list[str]:
+        """The rendering's content words with no word of the source they could translate:
+        none of the source's words is within the word floor of them ("diet" in a rendering
+        of أجندة طموحة, "ambitious agenda")."""
+        rendered, source_words = content_words(rendering), content_words(source)
+        if not rendered or not source_words:
+            return []
+        return _rows_below(rendered, self.cosines(rendered, source_words, rendering, source),
+                           self.min_word_similarity)
 
     def uncovered(self, rendering: str, source: str) -> list[str]:
         """The source's content words that no word of the rendering is within the coverage
