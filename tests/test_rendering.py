@@ -9,6 +9,7 @@ import pytest
 from app import prompts
 from app.answering.rendering import (
     RenderChecks,
+    _constructs,
     clauses,
     cleaned,
     content_words,
@@ -407,6 +408,8 @@ def test_a_word_that_renders_one_word_of_the_span_does_not_vouch_weakly_for_anot
     assert checks.uncovered("high-definition content", "المحتوى ذو الدقة العالية") == []
     # a construct (an indefinite noun before a definite one) is often one English word
     assert checks.uncovered("patents", "براءات الاختراع") == []
+    assert _constructs("تحوي كاليفورنيا الجنوبية مطار لوس أنجلس الدولي") \
+        == {"أنجلس": {"الدولي"}, "الدولي": {"أنجلس"}}  # كاليفورنيا is no ك+ال
     # within the word floor, one word may cover two
     strong = {**cosines_by_hand, ("americans", "الجارية"): 0.62}
     checks = RenderChecks(lambda a, b: 1.0, lambda w, o: np.array(

@@ -245,7 +245,11 @@ _GRAMMATICAL = {normalize(w) for w in """تم يتم قد لقد سوف هناك
 # day or month, يوم الجمعة "on Friday", are written as its name alone. سنة and عام stay
 # to cover: "master's agreement in 1992" for معاهدة ماسترخت سنة 1992 leaves out nothing
 # else the checks can see.)
-_DEFINITE = re.compile(r"^(?:[وفبك]?ال|لل)")
+# A construct's second noun follows its first directly, so it carries ال with no clitic
+# before it; a first noun with any ال-like start (كاليفورنيا reads as ك+ال) is not taken
+# for one.
+_DEFINITE_NOUN = re.compile(r"^ال")
+_MAYBE_DEFINITE = re.compile(r"^(?:[وفبكل]?ال|لل)")
 _ARABIC_WORD = re.compile(r"^[\u0600-\u06FF]+$")
 
 
@@ -442,7 +446,8 @@ def _constructs(source: str) -> dict[str, set[str]]:
     partners: dict[str, set[str]] = {}
     for first, second in zip(words, words[1:]):
         if (_ARABIC_WORD.match(first) and _ARABIC_WORD.match(second)
-                and not _DEFINITE.match(normalize(first)) and _DEFINITE.match(normalize(second))):
+                and not _MAYBE_DEFINITE.match(normalize(first))
+                and _DEFINITE_NOUN.match(normalize(second))):
             partners.setdefault(first, set()).add(second)
             partners.setdefault(second, set()).add(first)
     return partners
