@@ -245,12 +245,6 @@ _GRAMMATICAL = {normalize(w) for w in """تم يتم قد لقد سوف هناك
 # day or month, يوم الجمعة "on Friday", are written as its name alone. سنة and عام stay
 # to cover: "master's agreement in 1992" for معاهدة ماسترخت سنة 1992 leaves out nothing
 # else the checks can see.)
-# A construct's second noun follows its first directly, so it carries ال with no clitic
-# before it; a first noun with any ال-like start (كاليفورنيا reads as ك+ال) is not taken
-# for one.
-_DEFINITE_NOUN = re.compile(r"^ال")
-_MAYBE_DEFINITE = re.compile(r"^(?:[وفبكل]?ال|لل)")
-_ARABIC_WORD = re.compile(r"^[\u0600-\u06FF]+$")
 
 
 _NOT_TO_COVER = STOPWORDS | _GRAMMATICAL
@@ -372,7 +366,7 @@ class RenderChecks:
         unmatched = _rows_below(rendered, cosines, self.min_word_similarity)
         if unmatched:
             return [f"{len(unmatched)} word(s) with no counterpart in the article's words"], score
-        left_out = self._left_out(rendering, source, source_words, cosines)
+        left_out = self._left_out(rendering, rendered, source, source_words, cosines)
         if left_out:
             return [f"{len(left_out)} of the article's words left out"], score
         return [], score
@@ -395,21 +389,20 @@ class RenderChecks:
         rendered, source_words = content_words(rendering), content_words(source)
         if not rendered or not source_words:
             return []
-        return self._left_out(rendering, source, source_words,
+        return self._left_out(rendering, rendered, source, source_words,
                               self.cosines(rendered, source_words, rendering, source))
 
-    def _left_out(self, rendering: str, source: str, source_words: list[str],
-                  cosines: np.ndarray) -> list[str]:
-        """`uncovered`, given the cosines of the rendering's content words (rows) to the
-        source's, `source_words` (columns). A source word is covered by a rendering word
+    def _left_out(self, rendering: str, rendered: list[str], source: str,
+                  source_words: list[str], cosines: np.ndarray) -> list[str]:
+        """`uncovered`, given the cosines of the rendering's content words, `rendered`
+        (rows), to the source's, `source_words` (columns). A source word is covered by a rendering word
         within the word floor of it, or within the coverage floor when it is what that
         word stands for (`_counterparts`): a word that renders one word of the source
         cannot also vouch weakly for another ("American" for الأميركيون does not cover
         الجارية, "ongoing", at 0.54)."""
         names = capitalised_words(rendering)
         to_cover = np.array([_to_cover(w) for w in source_words])
-        own = _counterparts(content_words(rendering), source_words, to_cover, source,
-                            cosines)
+        own = _counterparts(rendered, source_words, to_cover, source, cosines)
         strong = max(self.min_word_similarity, self.min_coverage_similarity)
         covered = ((cosines >= strong)
                    | ((cosines >= self.min_coverage_similarity) & own)).any(axis=0)
@@ -437,6 +430,14 @@ def _counterparts(rendered: list[str], source_words: list[str], to_cover: np.nda
                 if partner in column:
                     own[i, column[partner]] = True
     return own
+
+
+# A construct's second noun follows its first directly, so it carries ال with no clitic
+# before it; a first noun with any ال-like start (كاليفورنيا reads as ك+ال) is not taken
+# for one.
+_DEFINITE_NOUN = re.compile(r"^ال")
+_MAYBE_DEFINITE = re.compile(r"^(?:[وفبكل]?ال|لل)")
+_ARABIC_WORD = re.compile(r"^[\u0600-\u06FF]+$")
 
 
 def _constructs(source: str) -> dict[str, set[str]]:
