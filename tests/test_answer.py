@@ -9,6 +9,7 @@ import pytest
 from app import prompts
 from app.answering import refusal
 from app.answering import service as answer_steps
+from app.answering.checks import check_answer
 from app.answering.copy_check import copied_run, copy_problem, with_reversal
 from app.answering.generation import CopiedPreview
 from app.answering.refusal import RefusalModel, decide_refusal
@@ -670,6 +671,40 @@ def test_a_span_of_two_parts_is_shown_as_the_run_that_holds_both():
                 "إعلانات كبيرة غدًا”.")
     assert copied_run("مسؤول كبير في الإدارة الأمريكية يوم الخميس", sentence) == \
         "مسؤول كبير في الإدارة الأمريكية تحدث إلى الصحفيين يوم الخميس"
+
+
+def test_a_span_points_at_the_tightest_run_that_holds_its_words():
+    # seed-023: not the وزير of the foreign minister's title, with a name between
+    sentence = ("تعد المحادثات، التي سيحضرها وزير الخارجية أنتوني بلينكن، ووزير الأمن الداخلي "
+                "أليخاندرو مايوركاس، امتدادًا للمناقشات.")
+    assert copied_run("وزير الأمن الداخلي", sentence) == "ووزير الأمن الداخلي"
+
+
+PLAY_PASSAGES = {1: "قام ميلر بتجريد الكرة من نيوتن.",
+                 2: "تم إبقاء هجوم دنفر خارج منطقة النهاية لـ ثلاثة لعبات.",
+                 3: "كان هناك 30547 (19.3%) من العائلات بها ربة بيت.",
+                 4: "بميزانية قدرها 230000 دولاراً، تم تجميع بيانات Apollo 11 بواسطة نافزجير."}
+
+
+@pytest.mark.parametrize("draft, text, citations", [
+    # digits for a number the article writes in words: the article's word, where it is
+    ("3 [1]", "ثلاثة", [2]),
+    # digits alone read the same in any passage: cited wrongly, they are cited rightly
+    ("19.3% [1]", "19.3%", [3]),
+    # the article's own words in another script are no switch of language
+    ("Apollo 11 [1]", "Apollo 11", [4]),
+])
+def test_a_span_answer_is_the_articles_own_words_where_they_are(draft, text, citations):
+    checked = check_answer(draft, PLAY_PASSAGES, "How many plays?", required_script="arabic",
+                           copy_only=True, max_pieces=1, snap=True)
+    assert [(s.text, s.citations) for s in checked.kept] == [(text, citations)]
+
+
+def test_an_answer_in_another_script_the_article_does_not_have_is_dropped():
+    for draft in ("Apollo 12 [4]", "Los Angeles Kings [1]", "5 [2]"):
+        checked = check_answer(draft, PLAY_PASSAGES, "Which team?", required_script="arabic",
+                               copy_only=True, max_pieces=1, snap=True)
+        assert checked.kept == [], draft
 
 
 def test_a_copied_span_keeps_the_negation_before_it(searcher):

@@ -268,6 +268,22 @@ def test_content_words_leave_out_function_words_numbers_and_markers():
     # function word with them is still one
     assert content_words("المعلّم الروحي مِن high-definition") \
         == ["المعلّم", "الروحي", "high-definition"]
+    # a function word after a prefixed "and" is one too ("which remained black and white");
+    # فان stays: it is as often "Van" (فان نويس)
+    assert content_words("والذي بقى بالأبيض والأسود ولم يتغير") \
+        == ["بقى", "بالأبيض", "والأسود", "يتغير"]
+    assert content_words("ومطار فان نويس") == ["ومطار", "فان", "نويس"]
+
+
+class NoModel:
+    def complete(self, messages, side=False):
+        raise AssertionError("the model was asked to render text already in the reader's script")
+
+
+@pytest.mark.parametrize("span", ["Amazoneregenwoud", "19.3%", "Apollo 11"])
+def test_a_span_in_the_readers_script_or_digits_is_its_own_rendering(span):
+    rendering = render(NoModel(), span, [2], "What is the Dutch name?", "ar", "en", PASS_ALL)
+    assert (rendering.text, rendering.problems, rendering.citations) == (span, [], [2])
 
 
 def test_a_name_that_translates_a_word_of_the_span_is_no_invention():
@@ -410,6 +426,8 @@ def test_a_word_that_renders_one_word_of_the_span_does_not_vouch_weakly_for_anot
     assert checks.uncovered("patents", "براءات الاختراع") == []
     assert _constructs("تحوي كاليفورنيا الجنوبية مطار لوس أنجلس الدولي") \
         == {"أنجلس": {"الدولي"}, "الدولي": {"أنجلس"}}  # كاليفورنيا is no ك+ال
+    # غير makes one English word of the word after it ("uncertain" for غير مؤكدة)
+    assert _constructs("تبقى آراؤه غير مؤكدة")["غير"] == {"مؤكدة"}
     # within the word floor, one word may cover two
     strong = {**cosines_by_hand, ("americans", "الجارية"): 0.62}
     checks = RenderChecks(lambda a, b: 1.0, lambda w, o: np.array(

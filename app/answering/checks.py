@@ -26,6 +26,7 @@ from app.answering.corpus import (
     sentence_spans,
 )
 from app.language import VERDICT_WORDS, is_yes_no_question
+from app.numbers import numbers_in
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _VERDICT_TOKENS = set(lexical_tokens(" ".join(VERDICT_WORDS)))
@@ -123,7 +124,9 @@ def check_sentence(sentence: str, citations: list[int], passages: dict[int, str]
         return checked
     cited = " ".join(passages[n] for n in citations)
     same_script = script_of(sentence) == script_of(cited)
-    missing = _numbers(sentence) - _numbers(cited)
+    # "3" for the passage's ثلاثة states its number: compared by value
+    missing = {n for n in _numbers(sentence) - _numbers(cited)
+               if not numbers_in(n) <= numbers_in(cited)}
     if missing:
         checked.problems.append(f"numbers not in the cited text: {', '.join(sorted(missing))}")
     cited_norm = normalize(cited)
@@ -172,10 +175,14 @@ def check_answer(text: str, passages: dict[int, str], question: str = "",
     for sentence, cited in pieces:
         result = check_sentence(sentence, cited, passages, question, copy_only, max_pieces)
         if required_script and script_of(sentence) not in (required_script, "other"):
-            result.problems.append("written in another language than the articles")
+            verbatim = _verbatim_in(sentence, cited, passages)
+            if verbatim is None:
+                result.problems.append("written in another language than the articles")
+            else:  # the article's own words in another script ("Apollo 11", a Dutch name)
+                result = check_sentence(sentence, [verbatim], passages, question)
         elif not result.ok:
             result = _recite(sentence, cited, passages, question, copy_only,
-                             max_pieces) or result
+                             max_pieces, uncopied=bool(result.problems)) or result
         if result.not_copied and not result.problems:
             checked.append(result)  # listed as dropped, with the reason
             run = _snapped(sentence, result.citations, passages, question) if snap else None
@@ -190,6 +197,11 @@ def check_answer(text: str, passages: dict[int, str], question: str = "",
             continue
         if snap and result.ok:
             for n in result.citations:
+                # digits for a number the article writes in letters: its word is shown
+                word = (copied_run(result.text, passages[n])
+                        if not _numbers(result.text) <= _numbers(passages[n]) else "")
+                if word:
+                    result.text, result.quoted_for = word, result.text
                 result.text = with_reversal(result.text, passages[n])
         checked.append(result)
     return CheckedAnswer(sentences=checked, removed_markers=removed)
@@ -210,17 +222,40 @@ def _snapped(sentence: str, cited: list[int], passages: dict[int, str], question
 
 
 def _recite(sentence: str, cited: list[int], passages: dict[int, str], question: str,
-            copy_only: bool = False, max_pieces: int = COPY_MAX_PIECES
-            ) -> CheckedSentence | None:
-    """The sentence checked against the single passage that supports it best, if one does."""
+            copy_only: bool = False, max_pieces: int = COPY_MAX_PIECES,
+            uncopied: bool = False) -> CheckedSentence | None:
+    """The sentence checked against the single passage that supports it best, if one does.
+    With `uncopied` (the sentence fails against its own citation for more than not being a
+    copy), a passage it is sound against but not copied from will do: check_answer cuts
+    the run it was made from out of it, or quotes it."""
     best = None
+    script = script_of(sentence)
     for n in passages:
-        # Only same-script passages can confirm a sentence word by word.
-        if [n] == cited or script_of(passages[n]) != script_of(sentence):
+        # Only same-script passages can confirm a sentence word by word; digits and
+        # symbols ("19.3%") read the same in any.
+        if [n] == cited or script not in (script_of(passages[n]), "other"):
             continue
         candidate = check_sentence(sentence, [n], passages, question, copy_only, max_pieces)
-        if candidate.ok and (best is None or (candidate.support or 0) > (best.support or 0)):
+        if (candidate.ok or (uncopied and not candidate.problems)) and (
+                best is None or _better(candidate, best)):
             best = candidate
     if best is not None:
         best.corrected_from = cited
     return best
+
+
+def _better(candidate: CheckedSentence, best: CheckedSentence) -> bool:
+    return ((not candidate.not_copied, candidate.support or 0)
+            > (not best.not_copied, best.support or 0))
+
+
+def _verbatim_in(sentence: str, cited: list[int], passages: dict[int, str]) -> int | None:
+    """The passage that has `sentence` word for word (a cited one first), if any."""
+    words = " ".join(sentence.split()).rstrip(".")
+    if not words:
+        return None
+    pattern = re.compile(rf"(?<!\w){re.escape(words)}(?!\w)", re.IGNORECASE)
+    for n in [*cited, *(n for n in passages if n not in cited)]:
+        if n in passages and pattern.search(" ".join(passages[n].split())):
+            return n
+    return None

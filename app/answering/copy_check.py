@@ -21,6 +21,7 @@ from app.answering.corpus import (
     tokens,
 )
 from app.language import VERDICT_WORDS
+from app.numbers import numbers_in
 
 COPY_MAX_PIECES = 2
 # A span that is not quite copied is replaced by the run of the cited text it was made
@@ -121,6 +122,8 @@ def copied_run(span: str, cited: str) -> str:
     with the passage's; the run from the first aligned word to the last (a span in two
     parts gets both, with the words between), or else the densest stretch, is the run it
     points at, shown exactly as the article has it, with a negation just before it."""
+    if script_of(span) == "other":
+        return _number_in_words(span, cited)
     script = script_of(cited)
     words = list(re.finditer(r"\S+", cited))
     cited_stems = [_stem(m.group(0), script) for m in words]
@@ -136,7 +139,11 @@ def copied_run(span: str, cited: str) -> str:
                 table[i][j] = table[i + 1][j + 1] + 1
             else:
                 table[i][j] = max(table[i + 1][j], table[i][j + 1])
-    aligned, i, j = [], 0, 0
+    # of the alignments with the most words, the one that starts last is the tightest
+    # ("وزير الأمن الداخلي" points at "ووزير الأمن الداخلي", not at the وزير of an earlier
+    # title with the rest of the sentence between)
+    aligned, i = [], 0
+    j = max(k for k in range(cols + 1) if table[0][k] == table[0][0])
     while i < rows and j < cols:
         if cited_stems[j] and _same_word(span_stems[i], cited_stems[j]):
             aligned.append(j)
@@ -156,6 +163,17 @@ def copied_run(span: str, cited: str) -> str:
         return ""
     start = _reversal_start(words, best[0])
     return cited[words[start].start():words[best[-1]].end()].rstrip(_END_PUNCTUATION)
+
+
+def _number_in_words(span: str, cited: str) -> str:
+    """The word of `cited` that states in letters the number `span` states in digits
+    ("3" for ثلاثة), or ""."""
+    values = numbers_in(span)
+    for match in re.finditer(r"\S+", cited):
+        word = match.group(0).strip(_END_PUNCTUATION + "\"“”«»()")
+        if values and not re.search(r"\d", word) and numbers_in(word) == values:
+            return word
+    return ""
 
 
 def _densest_stretch(aligned: list[int]) -> list[int]:

@@ -280,7 +280,19 @@ def _heard_in(word: str, names: list[str]) -> bool:
 def content_words(text: str) -> list[str]:
     """The words a rendering must account for: no function words, numbers or markers."""
     words = WORD.findall(CITATION_MARKERS.sub("", text))
-    return list(dict.fromkeys(w for w in words if _plain(w) not in STOPWORDS and len(w) > 1))
+    return list(dict.fromkeys(w for w in words if not _function_word(w) and len(w) > 1))
+
+
+def _function_word(word: str) -> bool:
+    """A stopword, also after a prefixed Arabic "and"/"so" (والذي "and which", ولم "and
+    did not", ومن "and from"): English writes those with words of its own, stopwords too."""
+    plain = _plain(word)
+    return plain in STOPWORDS or (plain[:1] in ("و", "ف") and plain[1:] in STOPWORDS
+                                  and plain not in _NAMES_LIKE_PREFIXED)
+
+
+# فان is "Van" (فان نويس, Van Nuys) as often as فإن "for indeed".
+_NAMES_LIKE_PREFIXED = {"فان"}
 
 
 def in_context_from(word_vectors: Callable[[list[str]], list[dict[str, np.ndarray]] | None]
@@ -440,15 +452,22 @@ _MAYBE_DEFINITE = re.compile(r"^(?:[وفبكل]?ال|لل)")
 _ARABIC_WORD = re.compile(r"^[\u0600-\u06FF]+$")
 
 
+# غير and عدم before a word make one English word of it: غير مؤكدة "uncertain", عدم
+# الاستقرار "instability".
+_NEGATING = {normalize(w) for w in ("غير", "عدم")}
+
+
 def _constructs(source: str) -> dict[str, set[str]]:
     """The adjacent Arabic words of `source` that form a construct, an indefinite noun
-    before a definite one (براءات الاختراع), each word to its partners."""
+    before a definite one (براءات الاختراع), or a negated word (غير مؤكدة), each word to
+    its partners."""
     words = WORD.findall(CITATION_MARKERS.sub("", source))
     partners: dict[str, set[str]] = {}
     for first, second in zip(words, words[1:]):
-        if (_ARABIC_WORD.match(first) and _ARABIC_WORD.match(second)
-                and not _MAYBE_DEFINITE.match(normalize(first))
-                and _DEFINITE_NOUN.match(normalize(second))):
+        if _ARABIC_WORD.match(first) and _ARABIC_WORD.match(second) and (
+                normalize(first) in _NEGATING
+                or (not _MAYBE_DEFINITE.match(normalize(first))
+                    and _DEFINITE_NOUN.match(normalize(second)))):
             partners.setdefault(first, set()).add(second)
             partners.setdefault(second, set()).add(first)
     return partners
@@ -485,6 +504,11 @@ def render(backend: Backend, span: str, citations: list[int], question: str, sou
     must pass, since a clause shown without its condition says more than the article
     does."""
     result = Rendering(source=span, citations=citations, problems=[])
+    if script_of(span) in (script_of_language(target), "other"):
+        # already in the reader's script, or digits alone: the article's words are their
+        # own rendering ("Amazoneregenwoud", "19.3%")
+        result.text, result.similarity = span, 1.0
+        return result
     parts = clauses(span)
     whole_only = len(parts) > 1 and is_qualified(span)
     pieces: list[str] = []
