@@ -15,6 +15,7 @@ from app.answering.corpus import (
     AR_CONJUNCTIONS,
     STOPWORDS,
     lexical_tokens,
+    light_stem,
     normalize,
     script_of,
     strip_clitic,
@@ -113,6 +114,17 @@ def _same_word(a: str, b: str) -> bool:
                              and len(long) - len(short) <= 2)
 
 
+def _word_forms(word: str, script: str) -> tuple[str, str] | None:
+    """(stem, light stem) of a content word, None for a function word. The stemmer alone
+    leaves a prefixed ل on some words (لملك → لمل, ملك → ملك); the light stem strips it."""
+    stem = _stem(word, script)
+    return (stem, light_stem(word)) if stem else None
+
+
+def _same_forms(a: tuple[str, str], b: tuple[str, str]) -> bool:
+    return _same_word(a[0], b[0]) or a[1] == b[1]
+
+
 def copied_run(span: str, cited: str) -> str:
     """The run of `cited`'s own words that `span` was made from, or "" when there is none.
 
@@ -126,8 +138,8 @@ def copied_run(span: str, cited: str) -> str:
         return _number_in_words(span, cited)
     script = script_of(cited)
     words = list(re.finditer(r"\S+", cited))
-    cited_stems = [_stem(m.group(0), script) for m in words]
-    span_stems = [s for s in (_stem(w, script) for w in span.split()) if s]
+    cited_stems = [_word_forms(m.group(0), script) for m in words]
+    span_stems = [f for f in (_word_forms(w, script) for w in span.split()) if f]
     if not span_stems:
         return ""
     # longest common subsequence of the span's content words and the passage's words
@@ -135,7 +147,7 @@ def copied_run(span: str, cited: str) -> str:
     table = [[0] * (cols + 1) for _ in range(rows + 1)]
     for i in range(rows - 1, -1, -1):
         for j in range(cols - 1, -1, -1):
-            if cited_stems[j] and _same_word(span_stems[i], cited_stems[j]):
+            if cited_stems[j] and _same_forms(span_stems[i], cited_stems[j]):
                 table[i][j] = table[i + 1][j + 1] + 1
             else:
                 table[i][j] = max(table[i + 1][j], table[i][j + 1])
@@ -145,7 +157,7 @@ def copied_run(span: str, cited: str) -> str:
     aligned, i = [], 0
     j = max(k for k in range(cols + 1) if table[0][k] == table[0][0])
     while i < rows and j < cols:
-        if cited_stems[j] and _same_word(span_stems[i], cited_stems[j]):
+        if cited_stems[j] and _same_forms(span_stems[i], cited_stems[j]):
             aligned.append(j)
             i, j = i + 1, j + 1
         elif table[i + 1][j] >= table[i][j + 1]:

@@ -23,6 +23,7 @@ from index.text import (
     NAME_RUN,
     NAME_WORD,
     STOPWORDS,
+    light_stem,
     normalize,
     script_of,
     strip_clitic,
@@ -33,7 +34,7 @@ __all__ = [
     "AR_CONJUNCTIONS", "CITATION_MARKERS", "LATIN_NAME_WORD", "MONTH_FORMS", "NAME_RUN",
     "NAME_WORD", "STOPWORDS", "Passage", "Searcher", "SentenceVectors", "article_hash",
     "article_text", "strip_clitic",
-    "clause_spans", "document_vectors", "lexical_tokens", "model_key", "normalize",
+    "clause_spans", "document_vectors", "lexical_tokens", "light_stem", "model_key", "normalize",
     "query_vector", "script_of", "sentence_cache", "sentence_spans", "tokens", "word_vectors",
 ]
 
