@@ -678,6 +678,10 @@ def test_a_span_points_at_the_tightest_run_that_holds_its_words():
     sentence = ("تعد المحادثات، التي سيحضرها وزير الخارجية أنتوني بلينكن، ووزير الأمن الداخلي "
                 "أليخاندرو مايوركاس، امتدادًا للمناقشات.")
     assert copied_run("وزير الأمن الداخلي", sentence) == "ووزير الأمن الداخلي"
+    # nor a later word that spreads the same words across the sentence (xquad, Fresno)
+    fresno = ("وبامتداد جادة كيرني نصف ميل بين شارع فريسنو وشارع العرش، فقد كانت الحي المفضل "
+              "للعائلات الراقية بمدينة فريسنو.")
+    assert copied_run("في شارع فريسنو", fresno) == "شارع فريسنو"
     # a prefixed ل the stemmer keeps (لملك → لمل) does not hide the word
     assert copied_run("ملك فرنسا", "جاء البيان في تقرير لملك فرنسا إذ تعزى فيه") == "لملك فرنسا"
 

@@ -134,8 +134,9 @@ def copied_run(span: str, cited: str) -> str:
     with the passage's; the run from the first aligned word to the last (a span in two
     parts gets both, with the words between), or else the densest stretch, is the run it
     points at, shown exactly as the article has it, with a negation just before it."""
-    if script_of(span) == "other":
-        return _number_in_words(span, cited)
+    word = _number_in_words(span, cited) if script_of(span) == "other" else ""
+    if word:
+        return word
     script = script_of(cited)
     words = list(re.finditer(r"\S+", cited))
     cited_stems = [_word_forms(m.group(0), script) for m in words]
@@ -151,19 +152,11 @@ def copied_run(span: str, cited: str) -> str:
                 table[i][j] = table[i + 1][j + 1] + 1
             else:
                 table[i][j] = max(table[i + 1][j], table[i][j + 1])
-    # of the alignments with the most words, the one that starts last is the tightest
-    # ("وزير الأمن الداخلي" points at "ووزير الأمن الداخلي", not at the وزير of an earlier
-    # title with the rest of the sentence between)
-    aligned, i = [], 0
-    j = max(k for k in range(cols + 1) if table[0][k] == table[0][0])
-    while i < rows and j < cols:
-        if cited_stems[j] and _same_forms(span_stems[i], cited_stems[j]):
-            aligned.append(j)
-            i, j = i + 1, j + 1
-        elif table[i + 1][j] >= table[i][j + 1]:
-            i += 1
-        else:
-            j += 1
+    # of the alignments with the most words, the tightest ("وزير الأمن الداخلي" points at
+    # "ووزير الأمن الداخلي", not at the وزير of an earlier title with a name between)
+    starts = [k for k in range(cols) if table[0][k] == table[0][0] > 0]
+    alignments = [_aligned(table, span_stems, cited_stems, k) for k in starts]
+    aligned = min(alignments, key=lambda a: a[-1] - a[0], default=[])
     length = len(span.split())
     if aligned and aligned[-1] - aligned[0] + 1 <= 2 * length + SNAP_MAX_EXTRA:
         best = aligned  # every part the span took, with the words between them
@@ -175,6 +168,21 @@ def copied_run(span: str, cited: str) -> str:
         return ""
     start = _reversal_start(words, best[0])
     return cited[words[start].start():words[best[-1]].end()].rstrip(_END_PUNCTUATION)
+
+
+def _aligned(table: list[list[int]], span_stems: list[tuple[str, str]],
+             cited_stems: list[tuple[str, str] | None], start: int) -> list[int]:
+    """The passage positions of the longest common subsequence traced from `start`."""
+    aligned, i, j = [], 0, start
+    while i < len(span_stems) and j < len(cited_stems):
+        if cited_stems[j] and _same_forms(span_stems[i], cited_stems[j]):
+            aligned.append(j)
+            i, j = i + 1, j + 1
+        elif table[i + 1][j] >= table[i][j + 1]:
+            i += 1
+        else:
+            j += 1
+    return aligned
 
 
 def _number_in_words(span: str, cited: str) -> str:
