@@ -706,6 +706,17 @@ def test_a_span_answer_is_the_articles_own_words_where_they_are(draft, text, cit
     assert [(s.text, s.citations) for s in checked.kept] == [(text, citations)]
 
 
+def test_a_draft_unsupported_by_its_citation_is_not_cut_from_another_passage():
+    # seed-014 (run seed-x21): the model's misreading, made of a neighbour sentence's words
+    passages = {1: REQUEST_SENTENCE,
+                2: "وقال مسؤول كبير إن الولايات المتحدة مهتمة بالعمل مع المكسيك لمعالجة "
+                   "الأسباب الجذرية."}
+    checked = check_answer("العمل مع المكسيك لمعالجة الأسباب الجذرية [1]", passages,
+                           "إلامَ دعا الرئيس المكسيكي الولايات المتحدة؟", copy_only=True,
+                           max_pieces=1, snap=True)
+    assert checked.kept == []  # the service quotes the evidence instead
+
+
 def test_an_answer_in_another_script_the_article_does_not_have_is_dropped():
     for draft in ("Apollo 12 [4]", "Los Angeles Kings [1]", "5 [2]"):
         checked = check_answer(draft, PLAY_PASSAGES, "Which team?", required_script="arabic",
