@@ -257,7 +257,21 @@ def coverage_words(text: str) -> list[str]:
 
 
 def _to_cover(word: str) -> bool:
-    return normalize(word) not in _NOT_TO_COVER and not numbers_in(word)
+    return (normalize(word) not in _NOT_TO_COVER and not _prefixed_function_word(word)
+            and not numbers_in(word))
+
+
+def _prefixed_function_word(word: str) -> bool:
+    """A function word after a prefixed "and"/"so" (والذي "and which", ولم "and did not"),
+    which English writes with function words too: nothing a rendering must cover. It may
+    still be what a rendering word stands for (وما in وما إلى ذلك, "and so on")."""
+    plain = normalize(word)
+    return (plain[:1] in ("و", "ف") and plain[1:] in _NOT_TO_COVER
+            and plain not in _NAMES_LIKE_PREFIXED)
+
+
+# فان is "Van" (فان نويس, Van Nuys) as often as فإن "for indeed".
+_NAMES_LIKE_PREFIXED = {"فان"}
 
 
 # Currency words a rendering may write as a symbol ("$20 billion" for 20 مليار دولار).
@@ -280,19 +294,7 @@ def _heard_in(word: str, names: list[str]) -> bool:
 def content_words(text: str) -> list[str]:
     """The words a rendering must account for: no function words, numbers or markers."""
     words = WORD.findall(CITATION_MARKERS.sub("", text))
-    return list(dict.fromkeys(w for w in words if not _function_word(w) and len(w) > 1))
-
-
-def _function_word(word: str) -> bool:
-    """A stopword, also after a prefixed Arabic "and"/"so" (والذي "and which", ولم "and
-    did not", ومن "and from"): English writes those with words of its own, stopwords too."""
-    plain = _plain(word)
-    return plain in STOPWORDS or (plain[:1] in ("و", "ف") and plain[1:] in STOPWORDS
-                                  and plain not in _NAMES_LIKE_PREFIXED)
-
-
-# فان is "Van" (فان نويس, Van Nuys) as often as فإن "for indeed".
-_NAMES_LIKE_PREFIXED = {"فان"}
+    return list(dict.fromkeys(w for w in words if _plain(w) not in STOPWORDS and len(w) > 1))
 
 
 def in_context_from(word_vectors: Callable[[list[str]], list[dict[str, np.ndarray]] | None]
