@@ -125,8 +125,10 @@ def check_sentence(sentence: str, citations: list[int], passages: dict[int, str]
     cited = " ".join(passages[n] for n in citations)
     same_script = script_of(sentence) == script_of(cited)
     # "3" for the passage's ثلاثة states its number: compared by value
-    missing = {n for n in _numbers(sentence) - _numbers(cited)
-               if not numbers_in(n) <= numbers_in(cited)}
+    missing = _numbers(sentence) - _numbers(cited)
+    if missing:
+        stated = numbers_in(cited)
+        missing = {n for n in missing if not numbers_in(n) <= stated}
     if missing:
         checked.problems.append(f"numbers not in the cited text: {', '.join(sorted(missing))}")
     cited_norm = normalize(cited)

@@ -29,7 +29,15 @@ from llama_index.core.llms import ChatMessage
 
 from app import prompts
 from app.answering.checks import restates_question, with_markers
-from app.answering.corpus import CITATION_MARKERS, STOPWORDS, normalize, script_of, tokens
+from app.answering.corpus import (
+    AR_CONJUNCTIONS,
+    CITATION_MARKERS,
+    STOPWORDS,
+    normalize,
+    script_of,
+    strip_clitic,
+    tokens,
+)
 from app.answering.results import AnswerResult, Token
 from app.language import LANGUAGE_NAMES, is_yes_no_question
 from app.llm import Backend
@@ -266,8 +274,8 @@ def _prefixed_function_word(word: str) -> bool:
     which English writes with function words too: nothing a rendering must cover. It may
     still be what a rendering word stands for (وما in وما إلى ذلك, "and so on")."""
     plain = normalize(word)
-    return (plain[:1] in ("و", "ف") and plain[1:] in _NOT_TO_COVER
-            and plain not in _NAMES_LIKE_PREFIXED)
+    rest = strip_clitic(plain, AR_CONJUNCTIONS, min_rest=1)
+    return rest != plain and rest in _NOT_TO_COVER and plain not in _NAMES_LIKE_PREFIXED
 
 
 # فان is "Van" (فان نويس, Van Nuys) as often as فإن "for indeed".
