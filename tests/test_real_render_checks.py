@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from app.answering.rendering import RenderChecks, rendering_problems
+from app.answering.rendering import RenderChecks, grounded_run, rendering_problems
 from app.answering.service import _render_checks
 from app.batching import BatchingEmbedder
 from tests.conftest import DATA
@@ -53,3 +53,12 @@ def test_the_model_reads_each_word_in_its_own_text(seeded_service):
     # the server's embedder (batched, under the model lock) reads words the same way
     served = BatchingEmbedder(embedder, threading.Lock()).word_vectors(["talks in Washington"])
     assert float(served[0]["Washington"] @ in_washington["Washington"]) > 0.999
+
+
+def test_an_english_answer_is_grounded_in_the_arabic_run_it_renders(checks):
+    # written for Sanad: two teams of one city, named alike
+    passage = ("تلعب في المدينة فرق كثيرة، مثل لوس أنجلس ليكرز في كرة السلة "
+               "(ولوس أنجلس كينغز في هوكي الجليد).")
+    run, _ = grounded_run("Los Angeles Kings", passage, "Which hockey team?", "en", checks)
+    assert run == "ولوس أنجلس كينغز"
+    assert grounded_run("Los Angeles Rams", passage, "Which team?", "en", checks) is None

@@ -14,6 +14,7 @@ from app.answering.rendering import (
     cleaned,
     content_words,
     coverage_words,
+    grounded_run,
     in_context_from,
     is_qualified,
     latin_words_changed,
@@ -433,3 +434,43 @@ def test_a_word_that_renders_one_word_of_the_span_does_not_vouch_weakly_for_anot
     checks = RenderChecks(lambda a, b: 1.0, lambda w, o: np.array(
         [[strong.get((x.lower(), y), 0.1) for y in o] for x in w]), 0.5, 0.6, 0.75, 0.5)
     assert checks.uncovered("the Americans", "الأميركيون الجارية") == []
+
+
+# A passage written for Sanad: two teams of one city, named alike.
+TEAMS = ("تلعب في المدينة فرق كثيرة، مثل لوس أنجلس ليكرز في كرة السلة "
+         "(ولوس أنجلس كينغز في هوكي الجليد).")
+TEAM_COSINES = {("team", "فرق"): 0.8, ("basketball", "السلة"): 0.7, ("city", "المدينة"): 0.9,
+                ("los", "لوس"): 0.8, ("los", "ولوس"): 0.8, ("angeles", "أنجلس"): 0.8,
+                ("kings", "كينغز"): 0.8, ("lakers", "ليكرز"): 0.8}
+
+
+def team_cosines(words, other_words):
+    """Cosines from TEAM_COSINES, 0.1 for any other pair."""
+    def cosine(a, b):
+        return TEAM_COSINES.get((a.lower(), b), TEAM_COSINES.get((b.lower(), a), 0.1))
+
+    return np.array([[cosine(w, o) for o in other_words] for w in words])
+
+
+def test_an_answer_in_the_readers_language_is_grounded_in_the_tightest_run_it_renders():
+    checks = RenderChecks(lambda a, b: 1.0, team_cosines, 0.5, 0.6, 0.75, 0.5)
+    # Los and Angeles are also the Lakers' words: the run holding all three is the
+    # Kings' own, without its bracket
+    assert grounded_run("Los Angeles Kings", TEAMS, "Which hockey team?", "en", checks) \
+        == ("ولوس أنجلس كينغز", 1.0)
+    # a word with no counterpart in the passage is the model's own knowledge
+    assert grounded_run("Los Angeles Rams", TEAMS, "Which team?", "en", checks) is None
+    # an answer in the articles' script is no rendering
+    assert grounded_run("لوس أنجلس كينغز", TEAMS, "Which team?", "en", checks) is None
+
+
+def test_a_grounded_answer_is_its_own_rendering_once_checked_again():
+    checks = RenderChecks(lambda a, b: 1.0, team_cosines, 0.5, 0.6, 0.75, 0.5)
+    rendering = render(NoModel(), "لوس أنجلس كينغز", [1], "Which hockey team?", "ar", "en",
+                       checks, own="Los Angeles Kings")
+    assert (rendering.text, rendering.problems) == ("Los Angeles Kings", [])
+    # one that fails the checks against the span is not shown: the model renders anew
+    backend = ClauseBackend({"لوس أنجلس كينغز": "Los Angeles Kings"})
+    rendering = render(backend, "لوس أنجلس كينغز", [1], "Which hockey team?", "ar", "en",
+                       checks, own="the Los Angeles Kings team")
+    assert rendering.text == "Los Angeles Kings" and backend.asked

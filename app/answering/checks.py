@@ -31,6 +31,7 @@ from app.numbers import numbers_in
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _VERDICT_TOKENS = set(lexical_tokens(" ".join(VERDICT_WORDS)))
 MIN_SUPPORT = 0.5
+WRONG_LANGUAGE = "written in another language than the articles"
 _CLOSING = ".!?؟؛…"  # sentence-final punctuation; markers go before it
 
 
@@ -179,7 +180,7 @@ def check_answer(text: str, passages: dict[int, str], question: str = "",
         if required_script and script_of(sentence) not in (required_script, "other"):
             verbatim = _verbatim_in(sentence, cited, passages)
             if verbatim is None:
-                result.problems.append("written in another language than the articles")
+                result.problems.append(WRONG_LANGUAGE)
             else:  # the article's own words in another script ("Apollo 11", a Dutch name)
                 result = check_sentence(sentence, [verbatim], passages, question)
         elif not result.ok:

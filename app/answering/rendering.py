@@ -483,6 +483,50 @@ def _constructs(source: str) -> dict[str, set[str]]:
     return partners
 
 
+_EDGE_PUNCTUATION = ".,،؛;:!?؟«»\"“”()[]"
+
+
+def grounded_run(answer: str, passage: str, question: str, target: str,
+                 checks: RenderChecks) -> tuple[str, float] | None:
+    """(run, cosine): the shortest run of `passage`'s words that `answer`, written in the
+    reader's language instead of copied ("Los Angeles Kings" for لوس أنجلس كينغز), renders:
+    each of its content words has a counterpart in the run (a word within the word floor
+    of it, or a word its name sounds like), and it passes every check of a rendering of
+    the run. None when no run does: then it was the model's own knowledge, not the
+    article's."""
+    words = content_words(answer)
+    positions = [i for i, token in enumerate(passage.split())
+                 if _plain(token.strip(_EDGE_PUNCTUATION)) not in STOPWORDS
+                 and token.strip(_EDGE_PUNCTUATION)]
+    if not words or not positions or script_of(answer) != script_of_language(target):
+        return None
+    tokens_ = passage.split()
+    candidates = [tokens_[i].strip(_EDGE_PUNCTUATION) for i in positions]
+    cosines = np.asarray(checks.word_similarity(words, candidates))
+    matches = [{positions[j] for j, candidate in enumerate(candidates)
+                if cosines[i, j] >= checks.min_word_similarity
+                or (word[:1].isupper() and sounds_in_source(
+                    word, source_skeletons(candidate, min_length=1), strict=True))}
+               for i, word in enumerate(words)]
+    if not all(matches):
+        return None
+    # every word's counterpart inside one window: the tightest window from each start
+    longest = 2 * len(tokens(answer)) + 2
+    runs = []
+    for start in sorted(set().union(*matches)):
+        ends = [min((p for p in found if p >= start), default=None) for found in matches]
+        if None not in ends and max(ends) - start < longest:
+            runs.append((start, max(ends)))
+    for start, end in sorted(runs, key=lambda r: r[1] - r[0]):
+        run = " ".join(tokens_[start:end + 1]).strip(_EDGE_PUNCTUATION + " ")
+        if rendering_problems(answer, run, question, script_of_language(target), checks):
+            continue
+        problems, score = checks.problems(answer, run)
+        if not problems:
+            return run, score
+    return None
+
+
 def render_clause(backend: Backend, clause: str, question: str, source: str, target: str,
                   checks: RenderChecks) -> tuple[str, float | None, list[str]]:
     """(rendering, its cosine, problems): the first of two candidates (the phrase alone,
@@ -505,8 +549,10 @@ def render_clause(backend: Backend, clause: str, question: str, source: str, tar
 
 
 def render(backend: Backend, span: str, citations: list[int], question: str, source: str,
-           target: str, checks: RenderChecks) -> Rendering:
+           target: str, checks: RenderChecks, own: str = "") -> Rendering:
     """One answer part rendered into `target`, clause by clause when long, and checked.
+    `own` is the model's answer in the reader's language that the span was grounded in
+    (`grounded_run`): checked again, it is the rendering, with no model call.
 
     A clause that fails is shown as "…" beside the ones that pass, which then need
     `min_clause_similarity` to their words (no passing sentence stands around them),
@@ -519,6 +565,11 @@ def render(backend: Backend, span: str, citations: list[int], question: str, sou
         # own rendering ("Amazoneregenwoud", "19.3%")
         result.text, result.similarity = span, 1.0
         return result
+    if own and not rendering_problems(own, span, question, script_of_language(target), checks):
+        problems, score = checks.problems(own, span)
+        if not problems:
+            result.text, result.similarity = own, score
+            return result
     parts = clauses(span)
     whole_only = len(parts) > 1 and is_qualified(span)
     pieces: list[str] = []
@@ -603,12 +654,15 @@ def script_of_language(lang: str) -> str:
 
 
 def render_answer(backend: Backend, result: AnswerResult, source: str, target: str,
-                  checks: RenderChecks) -> Iterator[Token]:
+                  checks: RenderChecks, own: dict[int, str] | None = None) -> Iterator[Token]:
     """Render each answer sentence from `source` into `target`; set `result.translation`
     to the kept renderings (with their citations) and the count withheld. Yields the kept
-    text once, after the checks: nothing unchecked is streamed."""
+    text once, after the checks: nothing unchecked is streamed. `own` holds, by sentence,
+    the model's answers in `target` that a sentence was grounded in (`grounded_run`)."""
+    own = own or {}
     renderings = [render(backend, s.text, s.citations, result.standalone_question, source,
-                         target, checks) for s in result.sentences]
+                         target, checks, own.get(i, ""))
+                  for i, s in enumerate(result.sentences)]
     kept = [r for r in renderings if r.text]
     withheld = len(renderings) - len(kept)
     clauses_withheld = sum(r.clauses_withheld for r in kept)

@@ -17,8 +17,14 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from app.answering.checks import check_answer
-from app.answering.copy_check import COPY_MAX_PIECES
+from app.answering.checks import (
+    WRONG_LANGUAGE,
+    CheckedAnswer,
+    CheckedSentence,
+    check_answer,
+    check_sentence,
+)
+from app.answering.copy_check import COPY_MAX_PIECES, with_reversal
 from app.answering.corpus import Passage, Searcher, document_vectors, script_of, word_vectors
 from app.answering.evidence import EvidenceSelector
 from app.answering.followup import condense, joined_with_previous, recent
@@ -27,7 +33,12 @@ from app.answering.policy import LanguagePlan, answers_with_span, copy_only, lan
 from app.answering.question import Turn, checked_question
 from app.answering.refusal import RefusalDecision, decide_refusal, refusal_threshold
 from app.answering.render import answer_text, evidence_first, refusal, sentences, with_basis
-from app.answering.rendering import RenderChecks, in_context_from, render_answer
+from app.answering.rendering import (
+    RenderChecks,
+    grounded_run,
+    in_context_from,
+    render_answer,
+)
 from app.answering.results import AnswerResult, Evidence, Token
 from app.language import detect_language, is_yes_no_question
 from app.llm import Backend
@@ -89,7 +100,9 @@ class AnswerService:
                                         clock)
                 return
             text = extractive_quote(evidence)
-        self._check(result, text, evidence, plan, span)
+        checks = (_render_checks(searcher, self.settings)
+                  if plan.evidence_first and self.backend.llm is not None else None)
+        own = self._check(result, text, evidence, plan, span, checks)
         if not result.sentences:  # an answer is text with citations, or a refusal: never empty
             yield from self._refuse(result, "no answer sentence passed the checks", clock)
             return
@@ -99,9 +112,9 @@ class AnswerService:
             # the checked answer is the first text the reader gets.
             shown()
             yield Token(result.answer)
-        if plan.evidence_first and self.backend.llm is not None:
+        if checks is not None:
             yield from render_answer(self.backend, result, plan.answer_lang, result.language,
-                                     _render_checks(searcher, self.settings))
+                                     checks, own)
         result.timings = clock.finish()
         yield result
 
@@ -171,15 +184,21 @@ class AnswerService:
         return False
 
     def _check(self, result: AnswerResult, text: str, evidence: list[Passage],
-               plan: LanguagePlan, span: bool) -> None:
+               plan: LanguagePlan, span: bool, checks: RenderChecks | None
+               ) -> dict[int, str]:
         """Keep the draft's sentences that pass the citation checks; record the others.
-        When none passes, the evidence is quoted instead. A span must be one copied run."""
+        When none passes, the evidence is quoted instead. A span must be one copied run.
+        With `checks` (a reader in another language), a span the model wrote in the
+        reader's language is grounded in the run it renders; returns those renderings by
+        answer sentence."""
         numbered = {p.n: p.text for p in evidence}
         checked = check_answer(text, numbered, result.standalone_question,
                                required_script=(script_of(evidence[0].text)
                                                 if plan.evidence_first else None),
                                copy_only=copy_only(self.settings, self.backend),
                                max_pieces=1 if span else COPY_MAX_PIECES, snap=span)
+        own = (_grounded(checked, numbered, result.standalone_question, result.language,
+                         checks) if span and checks is not None else {})
         result.removed_markers = checked.removed_markers
         result.dropped = [{"text": s.text, "citations": s.citations,
                            "problems": s.problems or [s.not_copied]} for s in checked.dropped]
@@ -191,6 +210,7 @@ class AnswerService:
                                    result.standalone_question)
             result.mode += ", quoted after failed checks"
         result.sentences = sentences(checked.kept)
+        return {i: own[id(s)] for i, s in enumerate(checked.kept) if id(s) in own}
 
     def _render(self, result: AnswerResult, evidence: list[Passage], plan: LanguagePlan) -> None:
         result.answer = answer_text(result.sentences)
@@ -206,6 +226,36 @@ class AnswerService:
         clock.mark("first_token_ms")
         result.timings = clock.finish()
         yield result
+
+
+def _grounded(checked: CheckedAnswer, passages: dict[int, str], question: str, target: str,
+              checks: RenderChecks) -> dict[int, str]:
+    """After each span the model wrote in the reader's language (dropped as another
+    language), the run of a passage it renders, cited passages first, when one is found
+    and passes as a copy; returns the model's words by the id of the span they render.
+    The small model knows some names in English that it cannot transliterate ("Los
+    Angeles Kings" for لوس أنجلس كينغز)."""
+    own: dict[int, str] = {}
+    kept: list[CheckedSentence] = []
+    for sentence in checked.sentences:
+        kept.append(sentence)
+        if WRONG_LANGUAGE not in sentence.problems:
+            continue
+        cited = sentence.citations
+        for n in [*cited, *(n for n in passages if n not in cited)]:
+            found = grounded_run(sentence.text, passages[n], question, target, checks)
+            if found is None:
+                continue
+            text = with_reversal(found[0], passages[n])
+            run = check_sentence(text, [n], passages, question, copy_only=True, max_pieces=1)
+            if run.ok:
+                run.quoted_for = sentence.text
+                kept.append(run)
+                if text == found[0]:  # a negation the model left out is rendered anew
+                    own[id(run)] = sentence.text
+                break
+    checked.sentences = kept
+    return own
 
 
 def _render_checks(searcher: Searcher, settings: Settings) -> RenderChecks:
