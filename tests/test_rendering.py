@@ -246,12 +246,18 @@ WORD_COSINES = {("ambitious", "طموحة"): 0.7, ("agenda", "أجندة"): 0.8,
                 ("billion", "مليار"): 0.84, ("if", "إذا"): 0.75}
 
 
-def hand_made_cosines(words, other_words):
-    """Cosines from WORD_COSINES, in either order (English, Arabic) or (Arabic, English)."""
-    def cosine(a, b):
-        return WORD_COSINES.get((a.lower(), b), WORD_COSINES.get((b.lower(), a), 0.1))
+def cosines_from(table: dict[tuple[str, str], float]):
+    """Word cosines from `table`, in either order (English, Arabic) or (Arabic, English),
+    0.1 for any other pair."""
+    def cosines(words, other_words):
+        def cosine(a, b):
+            return table.get((a.lower(), b), table.get((b.lower(), a), 0.1))
 
-    return np.array([[cosine(w, o) for o in other_words] for w in words])
+        return np.array([[cosine(w, o) for o in other_words] for w in words])
+    return cosines
+
+
+hand_made_cosines = cosines_from(WORD_COSINES)
 
 
 def test_every_content_word_of_a_rendering_needs_a_counterpart_in_the_span():
@@ -442,14 +448,7 @@ TEAMS = ("تلعب في المدينة فرق كثيرة، مثل لوس أنج�
 TEAM_COSINES = {("team", "فرق"): 0.8, ("basketball", "السلة"): 0.7, ("city", "المدينة"): 0.9,
                 ("los", "لوس"): 0.8, ("los", "ولوس"): 0.8, ("angeles", "أنجلس"): 0.8,
                 ("kings", "كينغز"): 0.8, ("lakers", "ليكرز"): 0.8}
-
-
-def team_cosines(words, other_words):
-    """Cosines from TEAM_COSINES, 0.1 for any other pair."""
-    def cosine(a, b):
-        return TEAM_COSINES.get((a.lower(), b), TEAM_COSINES.get((b.lower(), a), 0.1))
-
-    return np.array([[cosine(w, o) for o in other_words] for w in words])
+team_cosines = cosines_from(TEAM_COSINES)
 
 
 def test_an_answer_in_the_readers_language_is_grounded_in_the_tightest_run_it_renders():
