@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from index.text import normalize, strip_clitic
+from index.text import WORD, normalize, strip_clitic
 
 _EN = {
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
@@ -20,6 +20,10 @@ _EN = {
     "thousand": 1000, "thousands": 1000, "million": 10**6, "millions": 10**6,
     "billion": 10**9, "billions": 10**9, "dozen": 12, "half": 0.5, "quarter": 0.25,
     "third": 1 / 3, "twice": 2, "double": 2,
+    # ordinals from eleventh on ("the nineteenth century", "the 19th"); below them "first",
+    # "second" and "third" are as often a rank, a time unit or a fraction
+    "eleventh": 11, "twelfth": 12, "thirteenth": 13, "fourteenth": 14, "fifteenth": 15,
+    "sixteenth": 16, "seventeenth": 17, "eighteenth": 18, "nineteenth": 19, "twentieth": 20,
 }
 # Cardinal forms after normalize() (alef folded, ى → ي); masculine, feminine, case forms.
 _AR_FORMS = {
@@ -32,6 +36,17 @@ _AR_FORMS = {
     10**9: "مليار مليارات بليون", 0.5: "نصف", 0.25: "ربع", 1 / 3: "ثلث", 12: "دزينة",
 }
 _AR = {form: value for value, forms in _AR_FORMS.items() for form in forms.split()}
+# 11 to 19 are two words, a unit then ten (ثلاثة عشر "thirteen", التاسع عشر "nineteenth"):
+# the unit as a cardinal or an ordinal, masculine or feminine.
+_AR_TEEN_UNITS = {
+    1: "احد احدي حادي حادية", 2: "اثنا اثنتا اثني اثنتي ثاني ثانية",
+    3: "ثلاث ثلاثة ثالث ثالثة", 4: "اربع اربعة رابع رابعة", 5: "خمس خمسة خامس خامسة",
+    6: "ست ستة سادس سادسة", 7: "سبع سبعة سابع سابعة", 8: "ثمان ثماني ثمانية ثامن ثامنة",
+    9: "تسع تسعة تاسع تاسعة",
+}
+_AR_TEEN_UNIT = {form: value for value, forms in _AR_TEEN_UNITS.items()
+                 for form in forms.split()}
+_AR_TEN = {"عشر", "عشرة"}
 _DIGITS = re.compile(r"\d+(?:[.,]\d+)*")
 _AR_PREFIXES = ("وال", "بال", "وب", "ول", "ال", "و", "ب", "ل", "ف")  # longest first
 
@@ -41,11 +56,43 @@ def _digit_value(text: str) -> float:
     return float(text.replace(",", "."))
 
 
+def _teen_unit(word: str) -> int | None:
+    """The unit of an Arabic 11–19 that `word` could begin (ثلاثة, التاسع, والحادية)."""
+    for form in (word, strip_clitic(word, _AR_PREFIXES, min_rest=3)):
+        if form in _AR_TEEN_UNIT:
+            return _AR_TEEN_UNIT[form]
+    return None
+
+
+def _teens(words: list[str]) -> dict[int, int]:
+    """Where an Arabic 11–19 begins among `words`, and its value."""
+    found = {}
+    for i, (word, after) in enumerate(zip(words, words[1:])):
+        unit = _teen_unit(word)
+        if unit is not None and after in _AR_TEN:
+            found[i] = 10 + unit
+    return found
+
+
+def number_words(text: str) -> set[str]:
+    """The words of `text` that are part of an Arabic 11–19 (التاسع and عشر in القرن التاسع
+    عشر): an ordinal unit states no number alone, but is no word a rendering must cover."""
+    words = WORD.findall(text)  # as rendering.content_words has them, diacritics and all
+    plain = [normalize(w) for w in words]
+    return {words[i + k] for i in _teens(plain) for k in (0, 1)}
+
+
 def numbers_in(text: str) -> set[float]:
     """The values of every number in `text`: digits, and English or Arabic number words."""
     plain = normalize(text)
     values = {_digit_value(d) for d in _DIGITS.findall(plain)}
-    for word in re.findall(r"[^\W\d_]+", plain):
+    words = re.findall(r"[^\W\d_]+", plain)
+    teens = _teens(words)
+    values |= set(teens.values())
+    inside = {i + 1 for i in teens} | set(teens)
+    for i, word in enumerate(words):
+        if i in inside:
+            continue
         if word in _EN:
             values.add(_EN[word])
             continue

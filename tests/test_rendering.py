@@ -39,8 +39,15 @@ SPAN = "20 مليار دولار كمساعدات لأمريكا اللاتين�
     ("عام ١٩٢٣", {1923}),
     ("more than half", {0.5}),
     ("نصف", {0.5}),
-    ("Tennessee and Seventeenth street", set()),  # words holding number words are not numbers
+    ("Tennessee and Seventh street", set()),  # words holding number words are not numbers
     ("الستار", set()),
+    # 11 to 19 in Arabic are a unit then ten, as cardinals and as ordinals
+    ("ثلاثة عشر لاعبا", {13}),
+    ("الحادية عشرة", {11}),
+    ("القرن التاسع عشر", {19}),
+    ("the nineteenth century", {19}),
+    ("the 19th century", {19}),
+    ("عشر سنوات", {10}),
 ])
 def test_numbers_are_read_as_values_from_digits_and_words(text, values):
     assert numbers_in(text) == {round(v, 6) for v in values}
@@ -71,6 +78,15 @@ def test_a_rendering_that_changes_what_the_article_says_fails(rendering, problem
                                               ("December 27", "27 ديسمبر")])
 def test_numbers_and_dates_render_in_any_script(rendering, span):
     assert rendering_problems(rendering, span, "When?", "latin") == []
+
+
+def test_a_number_from_eleven_to_nineteen_is_compared_whole():
+    source = "حتى الربع الثاني من القرن التاسع عشر"
+    assert rendering_problems("until the second quarter of the 19th century", source,
+                              "How long did it last?", "latin") == []
+    assert rendering_problems("3 players", "ثلاثة عشر لاعبا", "How many?", "latin")
+    # its words are the number check's: no word of the rendering must stand for them
+    assert coverage_words(source) == ["حتى", "الثاني", "القرن"]
 
 
 def test_a_short_name_must_match_the_source_exactly():

@@ -47,7 +47,7 @@ from app.names import (
     sounds_in_source,
     source_skeletons,
 )
-from app.numbers import numbers_in
+from app.numbers import number_words, numbers_in
 from index.text import WORD, light_stem, without_diacritics
 
 # A rendering is a phrase, not a story: at most this many words per word of its source.
@@ -261,12 +261,15 @@ _NOT_TO_COVER = STOPWORDS | _GRAMMATICAL
 def coverage_words(text: str) -> list[str]:
     """The words of the article's text that a rendering must account for: its content words,
     less number words (the number check compares values) and grammatical words."""
-    return [w for w in content_words(text) if _to_cover(w)]
+    numbered = number_words(text)
+    return [w for w in content_words(text) if _to_cover(w, numbered)]
 
 
-def _to_cover(word: str) -> bool:
+def _to_cover(word: str, numbered: set[str]) -> bool:
+    """Whether a rendering must account for the article's `word`; `numbered` are the
+    article's words that are part of a number the number check compares (التاسع عشر)."""
     return (normalize(word) not in _NOT_TO_COVER and not _prefixed_function_word(word)
-            and not numbers_in(word))
+            and not numbers_in(word) and word not in numbered)
 
 
 def _prefixed_function_word(word: str) -> bool:
@@ -423,7 +426,8 @@ class RenderChecks:
         cannot also vouch weakly for another ("American" for الأميركيون does not cover
         الجارية, "ongoing", at 0.54)."""
         names = capitalised_words(rendering)
-        to_cover = np.array([_to_cover(w) for w in source_words])
+        numbered = number_words(source)
+        to_cover = np.array([_to_cover(w, numbered) for w in source_words])
         own = _counterparts(rendered, source_words, to_cover, source, cosines)
         strong = max(self.min_word_similarity, self.min_coverage_similarity)
         covered = ((cosines >= strong)
