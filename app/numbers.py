@@ -19,7 +19,7 @@ _EN = {
     "seventy": 70, "eighty": 80, "ninety": 90, "hundred": 100, "hundreds": 100,
     "thousand": 1000, "thousands": 1000, "million": 10**6, "millions": 10**6,
     "billion": 10**9, "billions": 10**9, "dozen": 12, "half": 0.5, "quarter": 0.25,
-    "third": 1 / 3, "twice": 2, "double": 2,
+    "third": 1 / 3, "thirds": 1 / 3, "twice": 2, "double": 2,
     # ordinals from eleventh on ("the nineteenth century", "the 19th"); below them "first",
     # "second" and "third" are as often a rank, a time unit or a fraction
     "eleventh": 11, "twelfth": 12, "thirteenth": 13, "fourteenth": 14, "fifteenth": 15,
@@ -47,6 +47,9 @@ _AR_TEEN_UNITS = {
 _AR_TEEN_UNIT = {form: value for value, forms in _AR_TEEN_UNITS.items()
                  for form in forms.split()}
 _AR_TEN = {"عشر", "عشرة"}
+# "third" is a fraction after a count ("a third", "two thirds": ثلث), else a rank ("the
+# third largest": الثالث), which like "second" states no number here.
+_FRACTION_COUNTS = {"a", "one", "two"}
 _DIGITS = re.compile(r"\d+(?:[.,]\d+)*")
 _AR_PREFIXES = ("وال", "بال", "وب", "ول", "ال", "و", "ب", "ل", "ف")  # longest first
 
@@ -94,7 +97,8 @@ def numbers_in(text: str) -> set[float]:
         if i in inside:
             continue
         if word in _EN:
-            values.add(_EN[word])
+            if word not in ("third", "thirds") or (i and words[i - 1] in _FRACTION_COUNTS):
+                values.add(_EN[word])
             continue
         for form in {word, strip_clitic(word, _AR_PREFIXES, min_rest=3)}:
             if form in _AR:

@@ -48,6 +48,11 @@ SPAN = "20 مليار دولار كمساعدات لأمريكا اللاتين�
     ("the nineteenth century", {19}),
     ("the 19th century", {19}),
     ("عشر سنوات", {10}),
+    # "third" is a fraction after a count, a rank (no number, like الثالث) otherwise
+    ("a third of the votes", {1 / 3}),
+    ("two thirds", {2, 1 / 3}),
+    ("the third busiest airport", set()),
+    ("الثالث", set()),
 ])
 def test_numbers_are_read_as_values_from_digits_and_words(text, values):
     assert numbers_in(text) == {round(v, 6) for v in values}
