@@ -499,13 +499,13 @@ def grounded_run(answer: str, passage: str, question: str, target: str,
     the run. None when no run does: then it was the model's own knowledge, not the
     article's."""
     words = content_words(answer)
-    positions = [i for i, token in enumerate(passage.split())
-                 if _plain(token.strip(_EDGE_PUNCTUATION)) not in STOPWORDS
-                 and token.strip(_EDGE_PUNCTUATION)]
+    passage_words = passage.split()
+    positions = [i for i, word in enumerate(passage_words)
+                 if word.strip(_EDGE_PUNCTUATION)
+                 and _plain(word.strip(_EDGE_PUNCTUATION)) not in STOPWORDS]
     if not words or not positions or script_of(answer) != script_of_language(target):
         return None
-    tokens_ = passage.split()
-    candidates = [tokens_[i].strip(_EDGE_PUNCTUATION) for i in positions]
+    candidates = [passage_words[i].strip(_EDGE_PUNCTUATION) for i in positions]
     cosines = np.asarray(checks.word_similarity(words, candidates))
     matches = [{positions[j] for j, candidate in enumerate(candidates)
                 if cosines[i, j] >= checks.min_word_similarity
@@ -522,7 +522,7 @@ def grounded_run(answer: str, passage: str, question: str, target: str,
         if None not in ends and max(ends) - start < longest:
             runs.append((start, max(ends)))
     for start, end in sorted(runs, key=lambda r: r[1] - r[0]):
-        run = " ".join(tokens_[start:end + 1]).strip(_EDGE_PUNCTUATION + " ")
+        run = " ".join(passage_words[start:end + 1]).strip(_EDGE_PUNCTUATION + " ")
         if rendering_problems(answer, run, question, script_of_language(target), checks):
             continue
         problems, score = checks.problems(answer, run)
