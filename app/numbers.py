@@ -59,11 +59,11 @@ def _digit_value(text: str) -> float:
     return float(text.replace(",", "."))
 
 
-def _teen_unit(word: str) -> int | None:
-    """The unit of an Arabic 11–19 that `word` could begin (ثلاثة, التاسع, والحادية)."""
+def _arabic_value(word: str, table: dict[str, float]) -> float | None:
+    """The value `table` gives the Arabic `word`, as written or without a prefix (وثلاثة)."""
     for form in (word, strip_clitic(word, _AR_PREFIXES, min_rest=3)):
-        if form in _AR_TEEN_UNIT:
-            return _AR_TEEN_UNIT[form]
+        if form in table:
+            return table[form]
     return None
 
 
@@ -71,9 +71,9 @@ def _teens(words: list[str]) -> dict[int, int]:
     """Where an Arabic 11–19 begins among `words`, and its value."""
     found = {}
     for i, (word, after) in enumerate(zip(words, words[1:])):
-        unit = _teen_unit(word)
+        unit = _arabic_value(word, _AR_TEEN_UNIT)
         if unit is not None and after in _AR_TEN:
-            found[i] = 10 + unit
+            found[i] = 10 + int(unit)
     return found
 
 
@@ -100,8 +100,7 @@ def numbers_in(text: str) -> set[float]:
             if word not in ("third", "thirds") or (i and words[i - 1] in _FRACTION_COUNTS):
                 values.add(_EN[word])
             continue
-        for form in {word, strip_clitic(word, _AR_PREFIXES, min_rest=3)}:
-            if form in _AR:
-                values.add(_AR[form])
-                break
+        value = _arabic_value(word, _AR)
+        if value is not None:
+            values.add(value)
     return {round(v, 6) for v in values}

@@ -500,12 +500,11 @@ def grounded_run(answer: str, passage: str, question: str, target: str,
     article's."""
     words = content_words(answer)
     passage_words = passage.split()
-    positions = [i for i, word in enumerate(passage_words)
-                 if word.strip(_EDGE_PUNCTUATION)
-                 and _plain(word.strip(_EDGE_PUNCTUATION)) not in STOPWORDS]
+    bare = [word.strip(_EDGE_PUNCTUATION) for word in passage_words]
+    positions = [i for i, word in enumerate(bare) if word and _plain(word) not in STOPWORDS]
     if not words or not positions or script_of(answer) != script_of_language(target):
         return None
-    candidates = [passage_words[i].strip(_EDGE_PUNCTUATION) for i in positions]
+    candidates = [bare[i] for i in positions]
     cosines = np.asarray(checks.word_similarity(words, candidates))
     matches = [{positions[j] for j, candidate in enumerate(candidates)
                 if cosines[i, j] >= checks.min_word_similarity
@@ -523,12 +522,21 @@ def grounded_run(answer: str, passage: str, question: str, target: str,
             runs.append((start, max(ends)))
     for start, end in sorted(runs, key=lambda r: r[1] - r[0]):
         run = " ".join(passage_words[start:end + 1]).strip(_EDGE_PUNCTUATION + " ")
-        if rendering_problems(answer, run, question, script_of_language(target), checks):
-            continue
-        problems, score = checks.problems(answer, run)
+        problems, score = checked(answer, run, question, target, checks)
         if not problems:
             return run, score
     return None
+
+
+def checked(rendering: str, source: str, question: str, target: str, checks: RenderChecks
+            ) -> tuple[list[str], float | None]:
+    """(problems, cosine): every check of `rendering` as the meaning of `source`, the
+    embedding model's last; the cosine is None when the checks before it failed."""
+    problems = rendering_problems(rendering, source, question, script_of_language(target),
+                                  checks)
+    if problems:
+        return problems, None
+    return checks.problems(rendering, source)
 
 
 def render_clause(backend: Backend, clause: str, question: str, source: str, target: str,
@@ -541,12 +549,10 @@ def render_clause(backend: Backend, clause: str, question: str, source: str, tar
     for messages in (render_messages(clause, source, target),
                      in_context_messages(clause, question, source, target)):
         candidate = cleaned(backend.complete(messages, side=True))
-        found = rendering_problems(candidate, clause, question, script_of_language(target),
-                                   checks)
+        found, score = checked(candidate, clause, question, target, checks)
         if not found:
-            found, score = checks.problems(candidate, clause)
-            if not found:
-                return candidate, score, []
+            return candidate, score, []
+        if score is not None:
             best = score if best is None else max(best, score)
         problems += [p for p in found if p not in problems]
     return "", best, problems
@@ -569,8 +575,8 @@ def render(backend: Backend, span: str, citations: list[int], question: str, sou
         # own rendering ("Amazoneregenwoud", "19.3%")
         result.text, result.similarity = span, 1.0
         return result
-    if own and not rendering_problems(own, span, question, script_of_language(target), checks):
-        problems, score = checks.problems(own, span)
+    if own:
+        problems, score = checked(own, span, question, target, checks)
         if not problems:
             result.text, result.similarity = own, score
             return result
