@@ -55,7 +55,15 @@ _AR_PREFIXES = ("وال", "بال", "وب", "ول", "ال", "و", "ب", "ل", "�
 
 
 def _digit_value(text: str) -> float:
-    text = text.replace(",", "") if re.fullmatch(r"\d{1,3}(,\d{3})+", text) else text
+    """"1,002,000", "1.002.000" and "1,002.5" as numbers: a separator written more than once
+    groups thousands, and after other ones the last is the decimal point; one comma before
+    three digits groups thousands, any other single separator is the decimal point."""
+    separators = re.findall(r"[.,]", text)
+    if len(separators) > 1:
+        decimal = separators[-1] if separators[-1] != separators[0] else ""
+        whole, _, fraction = text.rpartition(decimal) if decimal else (text, "", "")
+        return float(re.sub(r"[.,]", "", whole) + ("." + fraction if decimal else ""))
+    text = text.replace(",", "") if re.fullmatch(r"\d{1,3},\d{3}", text) else text
     return float(text.replace(",", "."))
 
 
