@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 
 from llama_index.core.llms import LLM, ChatMessage
 
-from app.kept_prompt import KeptPrompt
+from app.kept_prompt import KeptPrefixes
 from app.settings import Settings
 from index import models
 
@@ -37,21 +37,18 @@ class Backend:
     name: str
     llm: LLM | None  # None for extractive
     notice: str = ""
-    # For side calls (condensing a follow-up, translating an answer): another LLM, if any.
+    # For side calls (condensing a follow-up, rendering an answer): another LLM, if any.
     side_llm: LLM | None = None
-    # The local backend's one llama.cpp context keeps the answer prompt's evaluated state
-    # across side calls (saved before them, restored before the next answer).
-    kept_prompt: KeptPrompt | None = None
+    # The local backend's one llama.cpp context starts every call from its prompt's fixed
+    # part evaluated alone (app/kept_prompt.py): the same answer whatever came before.
+    kept_prefixes: KeptPrefixes | None = None
 
     def stream(self, messages: Sequence[ChatMessage], side: bool = False) -> Iterator[str]:
         """Text deltas of the model's reply; connection problems become LLMUnavailable."""
         llm = (self.side_llm or self.llm) if side else self.llm
         assert llm is not None
-        if self.kept_prompt is not None and llm is self.llm:
-            if side:
-                self.kept_prompt.before_side_call()
-            else:
-                self.kept_prompt.before_answer()
+        if self.kept_prefixes is not None and llm is self.llm:
+            self.kept_prefixes.before_call(chatml_fixed_part(messages))
         try:
             for chunk in llm.stream_chat(list(messages)):
                 if chunk.delta:
@@ -76,10 +73,19 @@ def _looks_like_connection_error(exc: BaseException) -> bool:
                          "ConnectionRefusedError", "gaierror"})
 
 
+def _chatml_turn(message: ChatMessage) -> str:
+    return f"<|im_start|>{message.role.value}\n{message.content}<|im_end|>\n"
+
+
 def chatml_prompt(messages: Sequence[ChatMessage]) -> str:
     """Qwen's chat template (ChatML), for llama.cpp through llama-index's completion API."""
-    parts = [f"<|im_start|>{m.role.value}\n{m.content}<|im_end|>\n" for m in messages]
-    return "".join(parts) + "<|im_start|>assistant\n"
+    return "".join(map(_chatml_turn, messages)) + "<|im_start|>assistant\n"
+
+
+def chatml_fixed_part(messages: Sequence[ChatMessage]) -> str:
+    """The start of `chatml_prompt(messages)` that does not depend on the question: every
+    message before the last (the system prompt and worked examples)."""
+    return "".join(map(_chatml_turn, messages[:-1]))
 
 
 def local_available(settings: Settings) -> tuple[bool, str]:
@@ -182,8 +188,8 @@ def make_backend(settings: Settings) -> Backend:
         if not ok:
             raise LLMUnavailable(f"local backend unavailable: {why}")
         llm = _make_local(settings)
-        kept = KeptPrompt(llm._model) if settings.llm_side_context else None
-        return Backend("local", llm, notice, kept_prompt=kept)
+        kept = KeptPrefixes(llm._model) if settings.llm_side_context else None
+        return Backend("local", llm, notice, kept_prefixes=kept)
     if name == "openai":
         base = settings.llm_base_url or "http://127.0.0.1:8000/v1"
         _check_reachable(base)

@@ -92,9 +92,9 @@ class Settings(BaseSettings):
     llm_timeout: float = Field(120.0, gt=0)
     llm_context: int = Field(4096, ge=512)
     llm_max_tokens: int = Field(256, ge=16)
-    # Keep the answer prompt's evaluated state across side calls (condensing, translating)
-    # in the one llama.cpp context, so that the next answer does not evaluate its system
-    # prompt again (app/kept_prompt.py). README "Answering".
+    # Start every call in the one llama.cpp context from its prompt's fixed part evaluated
+    # alone and kept (app/kept_prompt.py): the same answer whatever was asked before, and
+    # no system prompt evaluated again after a side call. docs/answering.md.
     llm_side_context: bool = True
     # llama.cpp's extra weight buffers (AMX tiles, CPU repacking). On CPUs with AMX the
     # llama-cpp-python build crashed (SIGSEGV) decoding any prompt of more than one token,

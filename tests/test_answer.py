@@ -769,30 +769,34 @@ def test_side_calls_keep_out_of_the_answer_context(searcher):
     assert not any("You find the answer" in p for p in side_llm.prompts)
 
 
-def test_one_context_saves_the_answer_prompt_before_side_calls_and_restores_it(searcher):
-    """With one llama.cpp context, side calls save the answer prompt first and the next
-    answer restores it before its own prompt is evaluated."""
+def test_one_context_starts_every_call_from_its_prompts_fixed_part(searcher):
+    """With one llama.cpp context, each call first puts its prompt's fixed part in place:
+    the system prompt and worked examples, never the question or the passages."""
     events = []
 
-    class RecordingPrompt:
-        def before_side_call(self):
-            events.append("save")
-
-        def before_answer(self):
-            events.append("restore")
+    class RecordingPrefixes:
+        def before_call(self, fixed_part):
+            events.append(fixed_part)
 
     def reply(prompt):
-        answering = "You find the answer" in prompt
-        events.append("answer" if answering else "side")
-        return _mexico_answer(prompt) if answering else _condensed_or_translated(prompt)
+        events.append("answer" if "You find the answer" in prompt else "side")
+        return _mexico_answer(prompt) if events[-1] == "answer" else _condensed_or_translated(prompt)
 
     settings = Settings(data_dir=searcher.data.folder, refuse_below_en=-1, refuse_below_ar=-1,
                         render_min_similarity=-1, render_min_word_similarity=-1,
                         render_min_coverage_similarity=-1)
-    backend = Backend("local", FakeLLM(reply), kept_prompt=RecordingPrompt())
+    backend = Backend("local", FakeLLM(reply), kept_prefixes=RecordingPrefixes())
     AnswerService(settings, lambda: searcher, backend).answer(
         "And Venezuela sanctions?", [Turn("Mexican president called for aid?", "He called for aid [1].")])
-    assert events == ["save", "side", "restore", "answer", "save", "side"]
+    condense, _, answer, _, render, _ = events
+    assert events[1::2] == ["side", "answer", "side"]
+    assert condense == ""  # one message: nothing of it is fixed
+    assert answer.startswith("<|im_start|>system\nYou find the answer") and answer.endswith(
+        "<|im_end|>\n")
+    # the worked examples' questions, not this one's nor its passages
+    assert answer.count("<|im_start|>user") == len(prompts.examples("span"))
+    assert "Venezuela" not in answer and "Mexic" not in answer
+    assert render.startswith("<|im_start|>system\nYou translate")
 
 
 # -- one pass per question: one check, one index generation, one refusal per evidence ---------

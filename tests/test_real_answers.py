@@ -1,10 +1,12 @@
 """The acceptance cases with the real models: EmbeddingGemma and the local Qwen (slow)."""
 
+import numpy as np
 import pytest
 
 from app import prompts
 from app.answering.corpus import script_of
-from app.llm import make_backend
+from app.answering.generation import span_messages
+from app.llm import chatml_fixed_part, chatml_prompt, make_backend
 from app.service import SanadService, Turn
 from app.settings import Settings
 from index.sources import read_article
@@ -132,20 +134,40 @@ def test_instructions_inside_articles_do_not_change_answers(injected, question, 
     assert cited == {SEED.stem}, shown
 
 
-def test_side_calls_leave_the_answer_prompt_evaluated_unless_switched_off(sanad, tmp_path):
+def _last_logits(model) -> np.ndarray:
+    return np.ctypeslib.as_array(model._ctx.get_logits(), shape=(model.n_vocab(),)).copy()
+
+
+def test_every_call_starts_from_its_fixed_part_evaluated_alone(sanad):
+    """The span prompt's system prompt and examples are evaluated once, alone; a question
+    evaluated after other calls (another question, side calls with other prompts) meets
+    the same state and batches as after a fresh start: the very same logits."""
     backend = sanad.backend
-    assert backend.side_llm is None and backend.kept_prompt is not None  # one context
-    sanad.answer("What did Mexico request?")  # an answer, then its translation
+    kept, model = backend.kept_prefixes, backend.llm._model
+    assert backend.side_llm is None and kept is not None  # one context
+    question = span_messages("What did Mexico request?", [])
+    fixed, whole = chatml_fixed_part(question), chatml_prompt(question)
+    assert whole.startswith(fixed) and "You find the answer" in fixed
+    rest = model.tokenize(whole[len(fixed):].encode(), add_bos=False, special=True)
 
-    def last_prompt() -> str:
-        model = backend.llm._model
-        return model.detokenize(model._input_ids[: model.n_tokens].tolist()).decode()
+    kept.before_call(fixed)
+    model.eval(rest)
+    first = _last_logits(model)
+    sanad.answer("Who is Mexico's foreign minister?")  # an answer, then its renderings
+    assert "You find the answer" not in model.detokenize(
+        model._input_ids[: model.n_tokens].tolist()).decode()  # a rendering was last
+    kept.before_call(fixed)  # copied back, not evaluated again
+    assert model.n_tokens == len(model.tokenize(fixed.encode(), add_bos=True, special=True))
+    model.eval(rest)
+    assert np.array_equal(first, _last_logits(model))
 
-    assert "You translate" in last_prompt() and backend.kept_prompt.holding
-    backend.kept_prompt.before_answer()  # what the next answer does first
-    assert "You find the answer" in last_prompt() and not backend.kept_prompt.holding
-    answered = sanad.answer("ماذا طلبت المكسيك؟")  # evaluated on top of the restored cells
-    assert not answered.refused and "فنزويلا" in answered.answer, answered.answer
+
+def test_the_same_question_gets_the_same_answer_whatever_came_before(sanad, tmp_path):
+    first = sanad.answer("What did Mexico request?")
+    sanad.answer("How much did Mexico ask the US to distribute in aid?")
+    again = sanad.answer("What did Mexico request?")
+    assert (again.answer, again.translation) == (first.answer, first.translation)
+    assert again.dropped == first.dropped
     single = make_backend(Settings(data_dir=tmp_path, llm_backend="local",
                                    llm_side_context=False))
-    assert single.kept_prompt is None
+    assert single.kept_prefixes is None
