@@ -51,6 +51,11 @@ _AR_TEN = {"عشر", "عشرة"}
 # third largest": الثالث), which like "second" states no number here.
 _FRACTION_COUNTS = {"a", "one", "two"}
 _DIGITS = re.compile(r"\d+(?:[.,]\d+)*")
+# A Roman numeral after a capitalised word is a regnal or series number ("Louis XIV" for
+# لويس الرابع عشر, "Super Bowl XXXIII" for السوبر بول 33); like "second", one below 11
+# ("World War II", "Henry III") states no number here, as the Arabic ordinal beside it.
+_ROMAN = re.compile(r"\b[A-Z][\w'’-]* ((?=[IVXLC])C{0,3}(?:XC|XL|L?X{0,3})(?:IX|IV|V?I{0,3}))\b")
+_ROMAN_DIGITS = {"I": 1, "V": 5, "X": 10, "L": 50, "C": 100}
 _AR_PREFIXES = ("وال", "بال", "وب", "ول", "ال", "و", "ب", "ل", "ف")  # longest first
 
 
@@ -65,6 +70,17 @@ def _digit_value(text: str) -> float:
         return float(re.sub(r"[.,]", "", whole) + ("." + fraction if decimal else ""))
     text = text.replace(",", "") if re.fullmatch(r"\d{1,3},\d{3}", text) else text
     return float(text.replace(",", "."))
+
+
+def _roman_value(numeral: str) -> int:
+    values = [_ROMAN_DIGITS[c] for c in numeral]
+    # a digit before a larger one is subtracted: XIV = 10 - 1 + 5
+    return sum(-v if v < after else v for v, after in zip(values, values[1:] + [0]))
+
+
+def roman_numerals(text: str) -> dict[str, int]:
+    """The Roman numerals of `text` written after a capitalised word, with their values."""
+    return {numeral: _roman_value(numeral) for numeral in _ROMAN.findall(text)}
 
 
 def _arabic_value(word: str, table: dict[str, float]) -> float | None:
@@ -97,6 +113,7 @@ def numbers_in(text: str) -> set[float]:
     """The values of every number in `text`: digits, and English or Arabic number words."""
     plain = normalize(text)
     values = {_digit_value(d) for d in _DIGITS.findall(plain)}
+    values |= {v for v in roman_numerals(text).values() if v > 10}
     words = re.findall(r"[^\W\d_]+", plain)
     teens = _teens(words)
     values |= set(teens.values())

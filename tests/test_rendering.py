@@ -59,6 +59,13 @@ SPAN = "20 مليار دولار كمساعدات لأمريكا اللاتين�
     ("two thirds", {2, 1 / 3}),
     ("the third busiest airport", set()),
     ("الثالث", set()),
+    # a Roman numeral after a capitalised word; below 11 a rank, like "second"
+    ("Louis XIV", {14}),
+    ("Super Bowl XXXIII", {33}),
+    ("Super Bowl XLIX's winner", {49}),
+    ("World War II", set()),
+    ("licensed under CC BY-SA", set()),  # not after a capitalised word
+    ("Then I left", set()),
 ])
 def test_numbers_are_read_as_values_from_digits_and_words(text, values):
     assert numbers_in(text) == {round(v, 6) for v in values}
@@ -98,6 +105,13 @@ def test_a_number_from_eleven_to_nineteen_is_compared_whole():
     assert rendering_problems("3 players", "ثلاثة عشر لاعبا", "How many?", "latin")
     # its words are the number check's: no word of the rendering must stand for them
     assert coverage_words(source) == ["حتى", "الثاني", "القرن"]
+
+
+def test_a_roman_numeral_is_a_number_not_a_name():
+    assert rendering_problems("Louis XIV", "لويس الرابع عشر", "Which king?", "latin") == []
+    assert rendering_problems("Super Bowl XXXIII", "السوبر بول 33", "Which?", "latin") == []
+    assert rendering_problems("Louis XV", "لويس الرابع عشر", "Which king?", "latin")
+    assert content_words("Louis XIV and Henry III") == ["Louis", "Henry", "III"]
 
 
 def test_a_short_name_must_match_the_source_exactly():

@@ -47,7 +47,7 @@ from app.names import (
     sounds_in_source,
     source_skeletons,
 )
-from app.numbers import number_words, numbers_in
+from app.numbers import number_words, numbers_in, roman_numerals
 from index.text import WORD, light_stem, without_diacritics
 
 # A rendering is a phrase, not a story: at most this many words per word of its source.
@@ -157,9 +157,11 @@ def _folded(word: str) -> str:
 
 
 def capitalised_words(text: str) -> list[str]:
-    """Capitalised Latin words, except a sentence-initial function word ("The", "More")."""
+    """Capitalised Latin words, except a sentence-initial function word ("The", "More") and
+    a Roman numeral after a name ("XIV" in "Louis XIV"), which is a number, not a name."""
+    numerals = roman_numerals(text)
     words = [m.group(0) for m in _LATIN_WORD.finditer(text) if m.group(0)[0].isupper()]
-    return [w for w in words if w.lower() not in STOPWORDS]
+    return [w for w in words if w.lower() not in STOPWORDS and w not in numerals]
 
 
 def clauses(text: str) -> list[str]:
@@ -303,9 +305,13 @@ def _heard_in(word: str, names: list[str]) -> bool:
 
 
 def content_words(text: str) -> list[str]:
-    """The words a rendering must account for: no function words, numbers or markers."""
+    """The words a rendering must account for: no function words, numbers or markers. A
+    Roman numeral above ten is a number the number check compares ("Louis XIV"); one below
+    stands for an ordinal (هنري الثالث, "Henry III") and is compared as a word."""
+    counted = {w for w, value in roman_numerals(text).items() if value > 10}
     words = WORD.findall(CITATION_MARKERS.sub("", text))
-    return list(dict.fromkeys(w for w in words if _plain(w) not in STOPWORDS and len(w) > 1))
+    return list(dict.fromkeys(w for w in words if _plain(w) not in STOPWORDS and len(w) > 1
+                              and w not in counted))
 
 
 def in_context_from(word_vectors: Callable[[list[str]], list[dict[str, np.ndarray]] | None]
