@@ -65,6 +65,12 @@ class Backend:
     def complete(self, messages: Sequence[ChatMessage], side: bool = False) -> str:
         return "".join(self.stream(messages, side)).strip()
 
+    def prepare(self, messages: Sequence[ChatMessage]) -> None:
+        """Evaluate the fixed part of prompts like `messages` now, before a question needs
+        it (the local backend's one context); other backends have nothing to prepare."""
+        if self.kept_prefixes is not None:
+            self.kept_prefixes.before_call(chatml_fixed_part(messages))
+
 
 def _looks_like_connection_error(exc: BaseException) -> bool:
     names = {type(e).__name__ for e in (exc, exc.__cause__, exc.__context__) if e}

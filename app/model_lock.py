@@ -32,3 +32,7 @@ class LockedBackend:
     def complete(self, messages: Sequence[ChatMessage], side: bool = False) -> str:
         with self.lock:
             return self.inner.complete(messages, side)
+
+    def prepare(self, messages: Sequence[ChatMessage]) -> None:
+        with self.lock:
+            self.inner.prepare(messages)

@@ -138,6 +138,12 @@ class SanadService:
         question = checked_question(question, self.settings.max_question_chars)
         return self.searcher().search(question, k or self.settings.top_k)
 
+    def warm_up(self) -> None:
+        """Load the index, the embedding model and the LLM, and evaluate the fixed parts of
+        the LLM's prompts, before the first question."""
+        self.searcher()
+        self._answer_service().warm_up()
+
     @property
     def backend(self) -> Backend:
         """The LLM backend the settings choose, loaded on first use (LLMUnavailable if it

@@ -799,6 +799,25 @@ def test_one_context_starts_every_call_from_its_prompts_fixed_part(searcher):
     assert render.startswith("<|im_start|>system\nYou translate")
 
 
+def test_warming_up_evaluates_the_rendering_prompts_then_the_span_prompt(searcher):
+    prepared = []
+
+    class RecordingPrefixes:
+        def before_call(self, fixed_part):
+            prepared.append(fixed_part)
+
+    settings = Settings(data_dir=searcher.data.folder)
+    backend = Backend("local", FakeLLM(lambda prompt: "NOT_FOUND"),
+                      kept_prefixes=RecordingPrefixes())
+    AnswerService(settings, lambda: searcher, backend).warm_up()
+    assert len(prepared) == 5 and len(set(prepared)) == 5
+    assert all(p.startswith("<|im_start|>system\nYou translate") for p in prepared[:4])
+    assert prepared[-1].startswith("<|im_start|>system\nYou find the answer")
+    # nothing to prepare without a local context
+    AnswerService(settings, lambda: searcher, Backend("openai", FakeLLM(str))).warm_up()
+    assert len(prepared) == 5
+
+
 # -- one pass per question: one check, one index generation, one refusal per evidence ---------
 
 VIENNA = "Does the Rhine flow through Vienna near Rotterdam?"

@@ -149,7 +149,13 @@ def test_every_call_starts_from_its_fixed_part_evaluated_alone(sanad):
     fixed, whole = chatml_fixed_part(question), chatml_prompt(question)
     assert whole.startswith(fixed) and "You find the answer" in fixed
     rest = model.tokenize(whole[len(fixed):].encode(), add_bos=False, special=True)
+    fixed_tokens = model.tokenize(fixed.encode(), add_bos=True, special=True)
+    # the whole prompt's tokens start with the fixed part's: llama.cpp reuses all of it
+    assert model.tokenize(whole.encode(), add_bos=True, special=True)[
+        :len(fixed_tokens)] == fixed_tokens
 
+    sanad.warm_up()  # the server's: the rendering prompts, then the span prompt, in place
+    assert kept.saved >= 5 and model.n_tokens == len(fixed_tokens)
     kept.before_call(fixed)
     model.eval(rest)
     first = _last_logits(model)
@@ -157,7 +163,7 @@ def test_every_call_starts_from_its_fixed_part_evaluated_alone(sanad):
     assert "You find the answer" not in model.detokenize(
         model._input_ids[: model.n_tokens].tolist()).decode()  # a rendering was last
     kept.before_call(fixed)  # copied back, not evaluated again
-    assert model.n_tokens == len(model.tokenize(fixed.encode(), add_bos=True, special=True))
+    assert model.n_tokens == len(fixed_tokens)
     model.eval(rest)
     assert np.array_equal(first, _last_logits(model))
 

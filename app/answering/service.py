@@ -12,6 +12,7 @@ preview); when none are, the checked answer is the first token.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterator
 
@@ -28,7 +29,7 @@ from app.answering.copy_check import COPY_MAX_PIECES, with_reversal
 from app.answering.corpus import Passage, Searcher, document_vectors, script_of, word_vectors
 from app.answering.evidence import EvidenceSelector
 from app.answering.followup import condense, joined_with_previous, recent
-from app.answering.generation import draft, extractive_quote, found_nothing
+from app.answering.generation import draft, extractive_quote, found_nothing, span_messages
 from app.answering.policy import LanguagePlan, answers_with_span, copy_only, language_plan
 from app.answering.question import Turn, checked_question
 from app.answering.refusal import RefusalDecision, decide_refusal, refusal_threshold
@@ -37,10 +38,12 @@ from app.answering.rendering import (
     RenderChecks,
     grounded_run,
     in_context_from,
+    in_context_messages,
     render_answer,
+    render_messages,
 )
 from app.answering.results import AnswerResult, Evidence, Token
-from app.language import detect_language, is_yes_no_question
+from app.language import LANGUAGE_NAMES, detect_language, is_yes_no_question
 from app.llm import Backend
 from app.settings import Settings
 
@@ -56,6 +59,16 @@ class AnswerService:
         self._searcher = searcher_factory
         self.backend = backend
         self.evidence = EvidenceSelector(settings)
+
+    def warm_up(self) -> None:
+        """Evaluate the fixed parts of the prompts answers use (worked examples and all)
+        before the first question: the rendering prompts, then the span prompt, which every
+        answer starts with."""
+        for source, target in itertools.permutations(LANGUAGE_NAMES, 2):
+            self.backend.prepare(render_messages("", source, target))
+            self.backend.prepare(in_context_messages("", "", source, target))
+        if answers_with_span(self.settings, self.backend, yes_no=False):
+            self.backend.prepare(span_messages("", []))
 
     def answer(self, question: str, history: list[Turn] | None = None,
                k: int | None = None) -> AnswerResult:

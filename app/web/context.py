@@ -42,6 +42,5 @@ class WebContext:
         return token_valid(admin.get_secret_value(), token)
 
     def warm_up(self) -> None:
-        """Load the index, the embedding model and the LLM before the first question."""
-        self.service.searcher()
-        _ = self.service.backend  # loads the LLM
+        """Load the index, the models and the prompts' fixed parts before the first question."""
+        self.service.warm_up()
