@@ -310,15 +310,6 @@ def test_every_content_word_of_a_rendering_needs_a_counterpart_in_the_span():
         == ["2 word(s) with no counterpart in the article's words"]
 
 
-def test_a_name_written_as_the_span_sounds_is_its_counterpart():
-    # بول in السوبر بول means nothing like "Bowl" to the embedding; it is how it sounds
-    checks = RenderChecks(lambda a, b: 1.0, cosines_from({("super", "السوبر"): 0.8}),
-                          0.5, 0.55, 0.75, 0.5)
-    assert checks.unmatched("Super Bowl 33", "السوبر بول 33") == []
-    assert checks.unmatched("Super Bowl 33", "السوبر 33") == ["Bowl"]
-    assert checks.unmatched("Super bowl 33", "السوبر بول 33") == ["bowl"]  # not a name
-
-
 def test_content_words_leave_out_function_words_numbers_and_markers():
     assert content_words("The 20 billion dollars in aid [1]") == ["billion", "dollars", "aid"]
     # diacritics stay inside their word (\w alone would cut المعلّم at its shadda), and a

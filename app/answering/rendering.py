@@ -297,18 +297,6 @@ def _as_symbol(word: str, rendering: str) -> bool:
     return symbol is not None and symbol in rendering
 
 
-def _unheard(words: list[str], rendering: str, source: str) -> list[str]:
-    """`words` of `rendering` less its names written as a word of `source` sounds: a name's
-    counterpart is the word it transliterates, whatever that word means (بول in السوبر بول
-    is "Bowl", though the embedding reads "Paul" or "urine")."""
-    names = set(capitalised_words(rendering)) & set(words)
-    if not names:
-        return words
-    skeletons = source_skeletons(source, min_length=1)
-    heard = {n for n in names if sounds_in_source(n, skeletons, strict=True)}
-    return [w for w in words if w not in heard]
-
-
 def _heard_in(word: str, names: list[str]) -> bool:
     """Whether the article's `word` sounds like one of the rendering's capitalised words
     (a name written as it sounds: أليسيا as "Alicia")."""
@@ -406,8 +394,7 @@ class RenderChecks:
         # one matrix serves both directions: rows are the rendering's words, columns the
         # source's
         cosines = self.cosines(rendered, source_words, rendering, source)
-        unmatched = _unheard(_rows_below(rendered, cosines, self.min_word_similarity),
-                             rendering, source)
+        unmatched = _rows_below(rendered, cosines, self.min_word_similarity)
         if unmatched:
             return [f"{len(unmatched)} word(s) with no counterpart in the article's words"], score
         left_out = self._left_out(rendering, rendered, source, source_words, cosines)
@@ -422,9 +409,8 @@ class RenderChecks:
         rendered, source_words = content_words(rendering), content_words(source)
         if not rendered or not source_words:
             return []
-        return _unheard(_rows_below(rendered, self.cosines(rendered, source_words, rendering,
-                                                           source), self.min_word_similarity),
-                        rendering, source)
+        return _rows_below(rendered, self.cosines(rendered, source_words, rendering, source),
+                           self.min_word_similarity)
 
     def uncovered(self, rendering: str, source: str) -> list[str]:
         """The source's content words that no word of the rendering is within the coverage
