@@ -7,7 +7,7 @@ different earlier calls, and greedy decoding, sensitive to the last bits of the 
 wrote a different draft: an answer depended on what was asked before it.
 
 Here the fixed part is evaluated alone, from an empty context, the first time it is met;
-its KV cells are copied out (the cells in use, a few megabytes) and copied back whenever
+its KV cells are copied out (only the cells in use) and copied back whenever
 another prompt has replaced them. Every call then evaluates its own part from the same
 state, in the same batches: the same question gets the same answer in any order, and the
 fixed part is evaluated once, not again after every side call (rewriting a follow-up,
