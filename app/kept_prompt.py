@@ -49,14 +49,10 @@ class KeptPrefixes:
                                           special=True)) if fixed_part else ()
             if tokens and tokens == self._in_place and self._starts_with(tokens):
                 self._truncate(len(tokens))  # only this part's calls ran since it was placed
-            elif tokens in self._saved:
-                self._saved.move_to_end(tokens)
-                self._restore(tokens)
-            else:
+            elif not tokens:
                 self._clear()
-                if tokens:
-                    llama.eval(list(tokens))
-                    self._save(tokens)
+            elif not self._restore(tokens):
+                self._evaluate(tokens)
             self._in_place = tokens or None
 
     def _starts_with(self, tokens: tuple[int, ...]) -> bool:
@@ -65,14 +61,21 @@ class KeptPrefixes:
                 and tuple(llama.input_ids[: len(tokens)].tolist()) == tokens)
 
     def _truncate(self, length: int) -> None:
-        llama = self._llama
-        llama._ctx.kv_cache_seq_rm(SEQUENCE, length, -1)
-        llama.n_tokens = length
-        llama._requires_eval = True  # the last token's logits are not kept
+        self._llama._ctx.kv_cache_seq_rm(SEQUENCE, length, -1)
+        self._set_length(length)
+
+    def _set_length(self, length: int) -> None:
+        self._llama.n_tokens = length
+        self._llama._requires_eval = True  # the last token's logits are not kept
 
     def _clear(self) -> None:
         self._llama.reset()
         self._llama._ctx.kv_cache_seq_rm(SEQUENCE, -1, -1)
+
+    def _evaluate(self, tokens: tuple[int, ...]) -> None:
+        self._clear()
+        self._llama.eval(list(tokens))
+        self._save(tokens)
 
     def _save(self, tokens: tuple[int, ...]) -> None:
         from llama_cpp import llama_cpp as low
@@ -87,19 +90,21 @@ class KeptPrefixes:
         while len(self._saved) > self._keep:
             self._saved.popitem(last=False)
 
-    def _restore(self, tokens: tuple[int, ...]) -> None:
+    def _restore(self, tokens: tuple[int, ...]) -> bool:
+        """Copy the saved cells of `tokens` back; False when none are saved or they could
+        not be restored (then they are forgotten)."""
         from llama_cpp import llama_cpp as low
 
+        state = self._saved.get(tokens)
+        if state is None:
+            return False
+        self._saved.move_to_end(tokens)
         llama = self._llama
         self._clear()
-        state = self._saved[tokens]
         data = (ctypes.c_uint8 * len(state)).from_buffer_copy(state)
         if low.llama_state_seq_set_data(llama._ctx.ctx, data, len(state), SEQUENCE) == 0:
-            del self._saved[tokens]  # could not be restored: evaluate it again
-            self._clear()
-            llama.eval(list(tokens))
-            self._save(tokens)
-            return
+            del self._saved[tokens]
+            return False
         llama.input_ids[: len(tokens)] = np.asarray(tokens)
-        llama.n_tokens = len(tokens)
-        llama._requires_eval = True
+        self._set_length(len(tokens))
+        return True

@@ -47,8 +47,8 @@ class Backend:
         """Text deltas of the model's reply; connection problems become LLMUnavailable."""
         llm = (self.side_llm or self.llm) if side else self.llm
         assert llm is not None
-        if self.kept_prefixes is not None and llm is self.llm:
-            self.kept_prefixes.before_call(chatml_fixed_part(messages))
+        if llm is self.llm:
+            self.prepare(messages)
         try:
             for chunk in llm.stream_chat(list(messages)):
                 if chunk.delta:

@@ -769,14 +769,20 @@ def test_side_calls_keep_out_of_the_answer_context(searcher):
     assert not any("You find the answer" in p for p in side_llm.prompts)
 
 
+class RecordingPrefixes:
+    """Stands in for KeptPrefixes: records the fixed part each call puts in place."""
+
+    def __init__(self, record: list):
+        self.record = record
+
+    def before_call(self, fixed_part):
+        self.record.append(fixed_part)
+
+
 def test_one_context_starts_every_call_from_its_prompts_fixed_part(searcher):
     """With one llama.cpp context, each call first puts its prompt's fixed part in place:
     the system prompt and worked examples, never the question or the passages."""
     events = []
-
-    class RecordingPrefixes:
-        def before_call(self, fixed_part):
-            events.append(fixed_part)
 
     def reply(prompt):
         events.append("answer" if "You find the answer" in prompt else "side")
@@ -785,7 +791,7 @@ def test_one_context_starts_every_call_from_its_prompts_fixed_part(searcher):
     settings = Settings(data_dir=searcher.data.folder, refuse_below_en=-1, refuse_below_ar=-1,
                         render_min_similarity=-1, render_min_word_similarity=-1,
                         render_min_coverage_similarity=-1)
-    backend = Backend("local", FakeLLM(reply), kept_prefixes=RecordingPrefixes())
+    backend = Backend("local", FakeLLM(reply), kept_prefixes=RecordingPrefixes(events))
     AnswerService(settings, lambda: searcher, backend).answer(
         "And Venezuela sanctions?", [Turn("Mexican president called for aid?", "He called for aid [1].")])
     condense, _, answer, _, render, _ = events
@@ -801,14 +807,9 @@ def test_one_context_starts_every_call_from_its_prompts_fixed_part(searcher):
 
 def test_warming_up_evaluates_the_rendering_prompts_then_the_span_prompt(searcher):
     prepared = []
-
-    class RecordingPrefixes:
-        def before_call(self, fixed_part):
-            prepared.append(fixed_part)
-
     settings = Settings(data_dir=searcher.data.folder)
     backend = Backend("local", FakeLLM(lambda prompt: "NOT_FOUND"),
-                      kept_prefixes=RecordingPrefixes())
+                      kept_prefixes=RecordingPrefixes(prepared))
     AnswerService(settings, lambda: searcher, backend).warm_up()
     assert len(prepared) == 5 and len(set(prepared)) == 5
     assert all(p.startswith("<|im_start|>system\nYou translate") for p in prepared[:4])
