@@ -118,15 +118,26 @@ def _check_reachable(url: str, timeout: float = 3.0) -> None:
         ) from None
 
 
-def cpu_has_amx(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
+    """The CPU's feature flags (empty when they cannot be read)."""
     try:
-        return " amx_int8" in cpuinfo.read_text(errors="replace")
+        text = cpuinfo.read_text(errors="replace")
     except OSError:
-        return False
+        return set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return set(line.partition(":")[2].split())
+    return set()
 
 
-def extra_buffers_wanted(setting: str, has_amx: bool) -> bool:
-    return setting == "on" or (setting == "auto" and not has_amx)
+def extra_buffers_wanted(setting: str, flags: set[str]) -> bool:
+    """Whether llama.cpp should repack the weights (`auto`: only where that was not measured
+    to hurt). With AMX this llama-cpp-python build crashed at the first prompt; on an AVX-512
+    CPU the repacked weights evaluated prompts more slowly than the mapped ones
+    (docs/benchmarks.md), and cost 0.95 GB more."""
+    if setting != "auto":
+        return setting == "on"
+    return not flags & {"amx_int8", "amx_tile", "avx512f"}
 
 
 _loading = threading.Lock()  # the defaults are swapped module-wide: one load at a time
@@ -165,7 +176,7 @@ def _make_local(settings: Settings) -> LLM:
     path = settings.llm_model_path or models.model_path(settings.models_dir,
                                                         models.QWEN_CODER_GGUF)
     model_kwargs = {"n_threads": settings.threads or None, "n_batch": 256, "seed": 0}
-    with _model_params(extra_buffers_wanted(settings.llm_extra_buffers, cpu_has_amx())):
+    with _model_params(extra_buffers_wanted(settings.llm_extra_buffers, cpu_flags())):
         return LlamaCPP(
             model_path=str(path), temperature=0.0, max_new_tokens=settings.llm_max_tokens,
             context_window=settings.llm_context, verbose=False,

@@ -98,8 +98,9 @@ class Settings(BaseSettings):
     llm_side_context: bool = True
     # llama.cpp's extra weight buffers (AMX tiles, CPU repacking). On CPUs with AMX the
     # llama-cpp-python build crashed (SIGSEGV) decoding any prompt of more than one token,
-    # so auto turns them off there and keeps them elsewhere. On: prompts evaluate faster,
-    # the weights take about 0.95 GB more; off: they stay in the mapped file.
+    # and on an AVX-512 CPU prompts evaluated faster without them, so auto turns them off
+    # there and keeps them on older CPUs. On: the weights take about 0.95 GB more; off:
+    # they stay in the mapped file.
     llm_extra_buffers: Literal["auto", "on", "off"] = "auto"
     # evidence_first: with the small local model, a question in another language than the
     # articles gets the answer in the articles' language plus a labelled machine translation;

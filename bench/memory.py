@@ -110,7 +110,7 @@ def run(data_dir: Path, threads: int | None, ui: bool) -> None:
 
     make_local = app.llm._make_local
     contexts = []
-    repacked = app.llm.extra_buffers_wanted(settings.llm_extra_buffers, app.llm.cpu_has_amx())
+    repacked = app.llm.extra_buffers_wanted(settings.llm_extra_buffers, app.llm.cpu_flags())
     weights = "repacked" if repacked else "mapped"
 
     def make_and_record(s):  # one row per llama.cpp context the backend opens

@@ -101,15 +101,20 @@ def test_real_embedding_model_is_fetched_and_verified():
     assert models.sha256_file(folder / "tokenizer.json") == spec.sha256["tokenizer.json"]
 
 
-def test_llama_cpp_extra_buffers_are_off_on_amx_cpus_unless_asked_for(tmp_path):
-    from app.llm import _model_params, cpu_has_amx, extra_buffers_wanted
+def test_llama_cpp_extra_buffers_are_off_on_amx_and_avx512_cpus_unless_asked_for(tmp_path):
+    from app.llm import _model_params, cpu_flags, extra_buffers_wanted
 
-    amx, plain = tmp_path / "amx", tmp_path / "plain"
-    amx.write_text("flags\t\t: fpu avx512f amx_bf16 amx_tile amx_int8 avx_vnni\n")
-    plain.write_text("flags\t\t: fpu avx2 avx512f\n")
-    assert cpu_has_amx(amx) and not cpu_has_amx(plain) and not cpu_has_amx(tmp_path / "none")
-    assert [extra_buffers_wanted(s, True) for s in ("auto", "on", "off")] == [False, True, False]
-    assert [extra_buffers_wanted(s, False) for s in ("auto", "on", "off")] == [True, True, False]
+    amx, avx512, avx2 = tmp_path / "amx", tmp_path / "avx512", tmp_path / "avx2"
+    amx.write_text("processor\t: 0\nflags\t\t: fpu amx_bf16 amx_tile amx_int8 avx_vnni\n")
+    avx512.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512bw\n")
+    avx2.write_text("processor\t: 0\nflags\t\t: fpu avx avx2 fma\n")
+    assert "amx_int8" in cpu_flags(amx) and "avx512f" not in cpu_flags(avx2)
+    assert cpu_flags(tmp_path / "none") == set()
+    for cpu in (amx, avx512):
+        wanted = [extra_buffers_wanted(s, cpu_flags(cpu)) for s in ("auto", "on", "off")]
+        assert wanted == [False, True, False]
+    assert [extra_buffers_wanted(s, cpu_flags(avx2)) for s in ("auto", "on", "off")] == [
+        True, True, False]
 
     import llama_cpp.llama_cpp as native
 
