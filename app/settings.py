@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     lexical_weight: float = Field(0.5, ge=0.0, le=1.0)
     top_k: int = Field(5, ge=1, le=50)
     max_file_mb: float = Field(20.0, gt=0)
+    # embed, while indexing, the sentences evidence is ranked by (else: on a question's
+    # first retrieval of their chunk, which then waits for them)
+    index_sentence_vectors: bool = True
 
     # answering
     llm_backend: Literal["auto", "local", "openai", "ollama", "extractive"] = Field(
@@ -246,6 +249,7 @@ class Settings(BaseSettings):
             data_dir=self.data_dir, store=self.store_config(),
             chunker=ChunkerConfig(chunk_size=self.chunk_size),
             max_file_bytes=int(self.max_file_mb * 1024 * 1024),
+            sentence_vectors=self.index_sentence_vectors,
         )
 
     def search_config(self) -> SearchConfig:

@@ -15,6 +15,7 @@ import numpy as np
 from index.changes import Plan, plan, unique_ids
 from index.chunking import Chunk, Chunker, ChunkerConfig, chunk_id
 from index.embedding import Embedder
+from index.sentence_cache import SentenceVectors, embed_missing
 from index.sources import DEFAULT_MAX_FILE_BYTES, Article, SourceError, discover, read_article
 from index.storage import (
     IndexData,
@@ -36,6 +37,9 @@ class IndexConfig:
     store: StoreConfig | str = field(default_factory=StoreConfig)  # a name stands for its defaults
     chunker: ChunkerConfig = field(default_factory=ChunkerConfig)
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    # Embed the sentences evidence is ranked by while indexing, not when a question first
+    # retrieves their chunk (which then waits for them).
+    sentence_vectors: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "store", as_store_config(self.store))
@@ -49,6 +53,7 @@ class IndexReport:
     unchanged: list[str] = field(default_factory=list)
     errors: list[SourceError] = field(default_factory=list)
     chunks_embedded: int = 0
+    sentences_embedded: int = 0
     chunks_total: int = 0
     written: bool = False
     seconds: float = 0.0
@@ -56,8 +61,10 @@ class IndexReport:
     def summary(self) -> str:
         parts = [f"{len(self.added)} added", f"{len(self.updated)} updated",
                  f"{len(self.removed)} removed", f"{len(self.unchanged)} unchanged"]
-        line = (f"{', '.join(parts)}; embedded {self.chunks_embedded} chunks; "
-                f"index holds {self.chunks_total} chunks")
+        line = f"{', '.join(parts)}; embedded {self.chunks_embedded} chunks"
+        if self.sentences_embedded:
+            line += f" and {self.sentences_embedded} sentences"
+        line += f"; index holds {self.chunks_total} chunks"
         if not self.written:
             line += " (nothing changed, index not rewritten)"
         if self.errors:
@@ -162,6 +169,12 @@ def apply(changes: Plan, current: IndexData | None, config: IndexConfig, embedde
         store.add([c.id for c in new_chunks], vectors)
     for c in new_chunks:
         chunks[c.id] = c
+    if new_chunks and config.sentence_vectors:
+        cache = SentenceVectors(config.data_dir, model_info["hash"], model_info["dim"])
+        report.sentences_embedded = embed_missing(
+            cache, embedder.embed_documents,
+            [(articles[c.article_id].sha256, articles[c.article_id].text, c.text, c.start)
+             for c in new_chunks], progress=progress)
     report.chunks_embedded = len(new_chunks)
     report.chunks_total = len(chunks)
 

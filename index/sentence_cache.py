@@ -1,13 +1,15 @@
 """Vectors of single sentences (for ranking evidence), kept on disk across runs.
 
-The answer service ranks the sentences of the retrieved chunks by embedding each one, so
-the first question that reaches a chunk pays for embedding its sentences: over a second
-for a 256-token chunk on two cores, most of the 46 minutes of the ARCD eval. The vectors
+The answer service ranks the sentences of the retrieved chunks by embedding each one: over
+a second for a 256-token chunk on two cores, most of the 46 minutes of an ARCD eval when
+each question's chunks were embedded on first use. So the indexer embeds them with the
+chunks (`embed_missing`; `scored_sentences` says which spans, for both sides), and the
+answer service embeds only what it does not find (an index built without them). The vectors
 are kept in SQLite in the data folder, keyed by the embedding model's hash, the article's
-content hash and the sentence's span: a restart, a second process or a re-index of other
-articles reuses them, and an edited article (a new hash) never does. In front sits a
-bounded in-memory cache. If the file cannot be written (a read-only data folder), the
-cache works in memory only.
+content hash and the sentence's span: a restart, a second process or a re-index reuses
+them, and an edited article (a new hash) never does. In front sits a bounded in-memory
+cache. If the file cannot be written (a read-only data folder), the cache works in memory
+only.
 """
 
 from __future__ import annotations
@@ -16,9 +18,14 @@ import logging
 import sqlite3
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
+
+from index.chunking import clause_spans, sentence_spans
+from index.text import tokens
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +33,27 @@ FILE_NAME = "sentence-vectors.sqlite3"
 MEMORY_ITEMS = 20_000
 
 Key = tuple[str, int, int]  # (article sha256, start, end)
+Span = tuple[int, int]
+
+LONG_SENTENCE_WORDS = 20  # sentences this long are also scored clause by clause
+
+
+def scored_sentences(article_text: str, chunk_text: str, chunk_start: int
+                     ) -> list[tuple[Span, list[Span]]]:
+    """Each sentence of a chunk worth ranking (two words or more), with the spans it is
+    scored by: the sentence and, when it is long, its comma-separated clauses (one vector
+    for a sentence listing four officials matches a question about one of them poorly).
+    Spans are offsets into the article's text, as the cache keys them."""
+    found = []
+    for start, end in sentence_spans(chunk_text, chunk_start):
+        words = len(tokens(article_text[start:end]))
+        if words < 2:
+            continue
+        units = [(start, end)]
+        if words >= LONG_SENTENCE_WORDS:
+            units += clause_spans(article_text, start, end)
+        found.append(((start, end), units))
+    return found
 
 
 class SentenceVectors:
@@ -93,3 +121,26 @@ class SentenceVectors:
         self._memory.move_to_end(key)
         while len(self._memory) > MEMORY_ITEMS:
             self._memory.popitem(last=False)
+
+
+def embed_missing(cache: SentenceVectors, embed: Callable[[list[str]], np.ndarray],
+                  chunks: Iterable[tuple[str, str, str, int]], batch: int = 512,
+                  progress: bool = False) -> int:
+    """Embed and keep every scored sentence of `chunks` (article sha256, article text, chunk
+    text, chunk start) that the cache does not hold yet, so that no question waits for
+    them; returns how many were embedded. Written batch by batch: an interrupted run keeps
+    what it did."""
+    wanted: dict[Key, str] = {}
+    for sha, text, chunk_text, chunk_start in chunks:
+        for _, units in scored_sentences(text, chunk_text, chunk_start):
+            for start, end in units:
+                wanted.setdefault((sha, start, end), text[start:end])
+    known = cache.get(list(wanted))
+    missing = [key for key in wanted if key not in known]
+    with tqdm(total=len(missing), desc="Embedding sentences", unit="sentence",
+              disable=not progress or not missing) as bar:
+        for first in range(0, len(missing), batch):
+            keys = missing[first:first + batch]
+            cache.put(dict(zip(keys, embed([wanted[key] for key in keys]))))
+            bar.update(len(keys))
+    return len(missing)

@@ -68,8 +68,10 @@ def test_indexing_through_the_server_gives_the_local_chunks_and_vectors(corpus, 
     query = "Mexico pledged billion in aid"
     np.testing.assert_allclose(remote.embed_query(query), FakeEmbedder().embed_query(query),
                                atol=1e-6)
-    # Every chunk once, plus the identity probe and the query.
-    assert sum(len(b) for b in state.inputs) == report.chunks_embedded + 2
+    # Every chunk and every ranked sentence once, plus the identity probe and the query.
+    assert report.sentences_embedded > report.chunks_embedded
+    assert sum(len(b) for b in state.inputs) == (report.chunks_embedded
+                                                 + report.sentences_embedded + 2)
 
 
 def test_prompts_are_applied_as_the_local_model_applies_them(state, server):

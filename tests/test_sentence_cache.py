@@ -41,17 +41,48 @@ def test_a_data_folder_that_cannot_be_made_keeps_the_cache_in_memory(tmp_path):
 def test_a_second_service_reuses_the_sentence_vectors_of_the_first(corpus, tmp_path,
                                                                      fake_embedder):
     data = tmp_path / "data"
-    index_paths([corpus], IndexConfig(data_dir=data), fake_embedder, progress=False,
-                log=lambda m: None)
+    index_paths([corpus], IndexConfig(data_dir=data, sentence_vectors=False), fake_embedder,
+                progress=False, log=lambda m: None)
     searcher = Searcher(load_index(data), fake_embedder)
 
     def service() -> AnswerService:
         return AnswerService(Settings(data_dir=data), lambda: searcher,
                              Backend("extractive", None))
 
+    before = fake_embedder.embedded
     first = service().prepare_context("Where does the Rhine start?")[1]
     embedded = fake_embedder.embedded
+    assert embedded > before  # not indexed with the index: embedded for the question
     second = service().prepare_context("Where does the Rhine start?")[1]
     assert fake_embedder.embedded == embedded  # nothing embedded again
     assert [(p.text, p.score) for p in first] == [(p.text, p.score) for p in second]
     assert (data / FILE_NAME).exists()
+
+
+def test_indexing_embeds_the_sentences_a_question_ranks(corpus, tmp_path, fake_embedder):
+    """A question embeds nothing but itself: every sentence (and clause of a long sentence)
+    of every chunk was embedded while indexing; the same evidence, with the same scores, as
+    when the sentences are embedded on first use."""
+    report = index_paths([corpus], IndexConfig(data_dir=tmp_path / "a"), fake_embedder,
+                         progress=False, log=lambda m: None)
+    assert report.sentences_embedded > report.chunks_embedded
+    assert f"and {report.sentences_embedded} sentences" in report.summary()
+    lazy = index_paths([corpus], IndexConfig(data_dir=tmp_path / "b", sentence_vectors=False),
+                       fake_embedder, progress=False, log=lambda m: None)
+    assert lazy.sentences_embedded == 0
+
+    def evidence(folder, question):
+        searcher = Searcher(load_index(tmp_path / folder), fake_embedder)
+        service = AnswerService(Settings(data_dir=tmp_path / folder), lambda: searcher,
+                                Backend("extractive", None))
+        return [(p.text, p.score) for p in service.prepare_context(question)[1]]
+
+    for question in ("Where does the Rhine start?", "How long is the Nile?"):
+        before = fake_embedder.embedded
+        indexed = evidence("a", question)
+        assert fake_embedder.embedded == before  # the question goes through embed_query
+        assert indexed and indexed == evidence("b", question)
+    # indexing again embeds nothing new: the vectors are found in the cache
+    again = index_paths([corpus], IndexConfig(data_dir=tmp_path / "a"), fake_embedder,
+                        rebuild=True, progress=False, log=lambda m: None)
+    assert again.chunks_embedded > 0 and again.sentences_embedded == 0

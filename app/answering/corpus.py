@@ -14,7 +14,7 @@ import numpy as np
 from index import Passage, Searcher
 from index.chunking import clause_spans, sentence_spans
 from index.search import lexical_tokens
-from index.sentence_cache import SentenceVectors
+from index.sentence_cache import SentenceVectors, scored_sentences
 from index.text import (
     AR_CONJUNCTIONS,
     CITATION_MARKERS,
@@ -35,7 +35,8 @@ __all__ = [
     "NAME_WORD", "STOPWORDS", "Passage", "Searcher", "SentenceVectors", "article_hash",
     "article_text", "strip_clitic",
     "clause_spans", "document_vectors", "lexical_tokens", "light_stem", "model_key", "normalize",
-    "query_vector", "script_of", "sentence_cache", "sentence_spans", "tokens", "word_vectors",
+    "query_vector", "script_of", "scored_sentences", "sentence_cache", "sentence_spans",
+    "tokens", "word_vectors",
 ]
 
 

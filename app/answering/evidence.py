@@ -17,18 +17,15 @@ from app.answering.corpus import (
     SentenceVectors,
     article_hash,
     article_text,
-    clause_spans,
     document_vectors,
     model_key,
     query_vector,
+    scored_sentences,
     sentence_cache,
-    sentence_spans,
-    tokens,
 )
 from app.settings import Settings
 
 CHUNKS_READ = 3  # evidence sentences come from this many of the best retrieved chunks
-LONG_SENTENCE_WORDS = 20  # sentences this long are also scored clause by clause
 
 
 class EvidenceSelector:
@@ -51,41 +48,35 @@ class EvidenceSelector:
         candidates = []
         for passage in retrieved[:CHUNKS_READ]:
             text = article_text(searcher, passage.article_id)
-            for start, end in sentence_spans(passage.text, passage.start):
+            for (start, end), units in scored_sentences(text, passage.text, passage.start):
                 sentence = text[start:end]
                 # A sentence with the question's very words (an article's title, asked as
                 # is) scores best and says nothing more: the answer check drops its quote.
-                if len(tokens(sentence)) >= 2 and not (restates_question(sentence, question)
-                                                       and restates_question(question, sentence)):
-                    candidates.append((passage, start, end))
+                if not (restates_question(sentence, question)
+                        and restates_question(question, sentence)):
+                    candidates.append((passage, start, end, units))
         if not candidates:
             return retrieved, []
         scores = self._sentence_scores(searcher, candidates, vector)
         best = np.argsort(-scores)[: self.settings.evidence_sentences]
         evidence = []
         for n, i in enumerate(best, start=1):
-            passage, start, end = candidates[i]
+            passage, start, end, _ = candidates[i]
             text = article_text(searcher, passage.article_id)[start:end]
             evidence.append(Passage(n=n, article_id=passage.article_id, title=passage.title,
                                     paragraph=passage.paragraph, start=start, end=end,
                                     text=text, score=round(float(scores[i]), 4)))
         return retrieved, evidence
 
-    def _sentence_scores(self, searcher: Searcher, candidates: list[tuple[Passage, int, int]],
-                         vector: np.ndarray) -> np.ndarray:
+    def _sentence_scores(self, searcher: Searcher, candidates: list[tuple], vector: np.ndarray
+                         ) -> np.ndarray:
         """Each sentence's cosine with the question; a long one scores as its best clause
-        if that is higher. One vector for a sentence listing four officials and their posts
-        matches a question about one of them poorly, while the clause that names the one
-        asked about matches it well."""
+        if that is higher (`scored_sentences`)."""
         units, owner = [], []
-        for i, (passage, start, end) in enumerate(candidates):
-            text = article_text(searcher, passage.article_id)
-            spans = [(start, end)]
-            if len(tokens(text[start:end])) >= LONG_SENTENCE_WORDS:
-                spans += clause_spans(text, start, end)
+        for i, (passage, _, _, spans) in enumerate(candidates):
+            sha = article_hash(searcher, passage.article_id)
             for a, b in spans:
-                units.append((passage.article_id, article_hash(searcher, passage.article_id),
-                              a, b))
+                units.append((passage.article_id, sha, a, b))
                 owner.append(i)
         unit_scores = self._embed_sentences(searcher, units) @ vector
         scores = np.full(len(candidates), -np.inf, dtype=np.float32)
