@@ -10,6 +10,7 @@ from app import prompts
 from app.answering.rendering import (
     RenderChecks,
     _constructs,
+    capitalised_words,
     clauses,
     cleaned,
     content_words,
@@ -378,6 +379,29 @@ def test_coverage_skips_numbers_and_grammar_and_hears_names():
     assert checks.uncovered("Alice", "أليسيا بارسينا") == ["بارسينا"]
     # digits alone have no words to compare
     assert checks.uncovered("1923", "عام 1923") == []
+
+
+def test_multiplier_words_are_counterparts_by_the_list_and_nothing_else_is():
+    checks = RenderChecks(lambda a, b: 1.0, cosines_from({("weight", "وزنها"): 0.8,
+                                                          ("price", "وزنها"): 0.3,
+                                                          ("ten", "عشرة"): 0.9}),
+                          0.5, 0.6, 0.75, 0.5)
+    source = "عشرة أضعاف وزنها"
+    assert checks.problems("ten times its weight", source)[0] == []
+    assert checks.problems("tenfold its weight", source)[0] != []  # not in the list
+    assert checks.unmatched("ten times its price", source) == ["price"]
+    # the list pairs multipliers only: "times" covers nothing else, and nothing else covers
+    # أضعاف
+    assert checks.unmatched("ten times its weight", "عشرة كيلوغرامات وزنها") == ["times"]
+    assert checks.uncovered("ten its weight", source) == ["أضعاف"]
+
+
+def test_a_sentence_connective_is_no_name_and_no_word_to_match():
+    assert capitalised_words("However, his views remain unclear") == []
+    assert content_words("However, his views remain unclear") == ["views", "remain", "unclear"]
+    assert capitalised_words("Hamilton, his views") == ["Hamilton"]
+    # a preposition with a pronoun (أدلى بها, "made [them]") is grammar in English
+    assert coverage_words("تصريحات أدلى بها") == ["تصريحات", "أدلى"]
 
 
 def in_context_by_hand(read: dict[tuple[str, str], float]):
