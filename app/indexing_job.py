@@ -56,18 +56,26 @@ class IndexJob:
 
     files: list[str]
     state: str = "queued"  # queued, indexing, done, failed
-    chunks_done: int = 0
-    chunks_total: int = 0
+    texts_done: int = 0  # chunks, then the sentences evidence is ranked by
+    texts_total: int = 0
     summary: str = ""
     problems: list[str] = field(default_factory=list)
     finished_event: threading.Event = field(default_factory=threading.Event, repr=False)
+    _earlier: int = field(default=0, repr=False)  # texts of the finished calls
+    _current: int = field(default=0, repr=False)  # texts of the call under way
 
     @property
     def finished(self) -> bool:
         return self.state in ("done", "failed")
 
     def progress(self, done: int, total: int) -> None:
-        self.chunks_done, self.chunks_total = done, total
+        """(done, total) of the embedding call under way. Calls follow one another (the
+        chunks, then the sentences batch by batch), so the job counts every text of the
+        calls so far: the total grows as each call starts."""
+        if done == 0:
+            self._earlier += self._current
+            self._current = total
+        self.texts_done, self.texts_total = self._earlier + done, self._earlier + total
 
     def wait(self, timeout: float | None = None) -> bool:
         return self.finished_event.wait(timeout)

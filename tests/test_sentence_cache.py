@@ -3,7 +3,9 @@
 import numpy as np
 
 from app.answering.service import AnswerService
+from app.indexing_job import IndexJob
 from app.llm import Backend
+from app.service import SanadService
 from app.settings import Settings
 from index.pipeline import IndexConfig, index_paths
 from index.search import Searcher
@@ -86,3 +88,18 @@ def test_indexing_embeds_the_sentences_a_question_ranks(corpus, tmp_path, fake_e
     again = index_paths([corpus], IndexConfig(data_dir=tmp_path / "a"), fake_embedder,
                         rebuild=True, progress=False, log=lambda m: None)
     assert again.chunks_embedded > 0 and again.sentences_embedded == 0
+
+
+def test_an_upload_job_counts_the_chunks_then_the_sentences(corpus, tmp_path, fake_embedder):
+    job = IndexJob(files=["a.md"])
+    for done, total in ((0, 4), (4, 4), (0, 10), (8, 10), (0, 3), (3, 3)):
+        job.progress(done, total)
+        seen = (job.texts_done, job.texts_total)
+    assert seen == (17, 17)
+    svc = SanadService(Settings(data_dir=tmp_path / "data", llm_backend="extractive"),
+                       embed_model=fake_embedder)
+    job = svc.add_articles([corpus])
+    assert job.wait(60) and job.state == "done", job.problems
+    index = load_index(tmp_path / "data")
+    assert job.texts_done == job.texts_total > len(index.chunks)
+    assert "sentences" in job.summary

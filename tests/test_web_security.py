@@ -333,7 +333,7 @@ def test_a_question_waits_at_most_one_batch_while_articles_are_indexed(tmp_path)
 
     async def scenario():
         job = svc.add_articles([big], slot=runner.batch_slot)
-        while job.chunks_done == 0 and not job.finished:
+        while job.texts_done == 0 and not job.finished:
             await asyncio.sleep(0.01)
         for _ in range(3):
             asked = time.perf_counter()

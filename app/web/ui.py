@@ -192,8 +192,8 @@ def build_ui(ctx: WebContext) -> gr.Blocks:
         except Exception as exc:  # noqa: BLE001 - e.g. another upload is being indexed
             raise shown_error(exc) from exc
         while not await asyncio.to_thread(job.wait, 0.5):
-            if job.chunks_total:
-                progress((job.chunks_done, job.chunks_total), unit="chunks",
+            if job.texts_total:
+                progress((job.texts_done, job.texts_total), unit="texts",
                          desc=f"Indexing {len(saved)} file(s)")
         return "\n".join([job.summary or "Indexing failed.", *job.problems, *skipped])
 
