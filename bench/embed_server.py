@@ -54,7 +54,9 @@ def main() -> None:
         root = Path(tmp)
         corpus = root / "articles"
         count = len(copy_articles(args.dataset, args.articles, corpus))
-        base = dict(llm_backend="extractive", embed_batch_size=args.batch_size)
+        # chunks only: the sentence vectors would be the same texts' work for both sides
+        base = dict(llm_backend="extractive", embed_batch_size=args.batch_size,
+                    index_sentence_vectors=False)
         local = SanadService(Settings(data_dir=root / "local", **base),
                              embed_model=FakeEmbedder() if args.fake else None)
         if args.fake:
