@@ -169,12 +169,6 @@ def apply(changes: Plan, current: IndexData | None, config: IndexConfig, embedde
         store.add([c.id for c in new_chunks], vectors)
     for c in new_chunks:
         chunks[c.id] = c
-    if new_chunks and config.sentence_vectors:
-        cache = SentenceVectors(config.data_dir, model_info["hash"], model_info["dim"])
-        report.sentences_embedded = embed_missing(
-            cache, embedder.embed_documents,
-            [(articles[c.article_id].sha256, articles[c.article_id].text, c.text, c.start)
-             for c in new_chunks], progress=progress)
     report.chunks_embedded = len(new_chunks)
     report.chunks_total = len(chunks)
 
@@ -196,12 +190,32 @@ def apply(changes: Plan, current: IndexData | None, config: IndexConfig, embedde
         )
         write_generation(config.data_dir, manifest, articles, chunks, store)
         report.written = True
+        if new_chunks and config.sentence_vectors:
+            report.sentences_embedded = _embed_sentences(config, embedder, articles,
+                                                         new_chunks, progress, log)
     elif current is not None:
         # Nothing to write, but an earlier run may have crashed and left a folder being
         # removed, or Milvus rows.
         prune(config.data_dir)
         release_unused(config.data_dir, current.store)
     return report
+
+
+def _embed_sentences(config: IndexConfig, embedder: Embedder, articles: dict[str, Article],
+                     new_chunks: list[Chunk], progress: bool, log) -> int:
+    """Embed the sentences of the new chunks that evidence is ranked by, once the index is
+    written: if this fails, the index stands and questions embed them on first use."""
+    model = embedder.identity
+    cache = SentenceVectors(config.data_dir, model.hash, model.dim)
+    try:
+        return embed_missing(
+            cache, embedder.embed_documents,
+            [(articles[c.article_id].sha256, articles[c.article_id].text, c.text, c.start)
+             for c in new_chunks], progress=progress)
+    except Exception as exc:  # noqa: BLE001 - an optional speed-up; the index is written
+        log(f"warning: sentence vectors not embedded ({exc}); questions will embed them "
+            "when they first need them")
+        return 0
 
 
 @dataclass

@@ -103,3 +103,25 @@ def test_an_upload_job_counts_the_chunks_then_the_sentences(corpus, tmp_path, fa
     index = load_index(tmp_path / "data")
     assert job.texts_done == job.texts_total > len(index.chunks)
     assert "sentences" in job.summary
+
+
+def test_sentence_vectors_that_fail_leave_the_written_index_standing(corpus, tmp_path,
+                                                                    fake_embedder, monkeypatch):
+    import index.pipeline
+
+    def unreachable(*args, **kwargs):
+        raise ConnectionError("embedding server went away")
+
+    monkeypatch.setattr(index.pipeline, "embed_missing", unreachable)
+    said: list[str] = []
+    report = index_paths([corpus], IndexConfig(data_dir=tmp_path / "data"), fake_embedder,
+                         progress=False, log=said.append)
+    assert report.written and report.chunks_embedded > 0 and report.sentences_embedded == 0
+    assert any("sentence vectors not embedded (embedding server went away)" in m
+               for m in said), said
+    searcher = Searcher(load_index(tmp_path / "data"), fake_embedder)
+    service = AnswerService(Settings(data_dir=tmp_path / "data"), lambda: searcher,
+                            Backend("extractive", None))
+    before = fake_embedder.embedded
+    assert service.prepare_context("Where does the Rhine start?")[1]
+    assert fake_embedder.embedded > before  # embedded on first use instead
