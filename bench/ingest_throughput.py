@@ -47,7 +47,7 @@ def main() -> None:
         model = service.embed_model
         service.index([corpus], progress=False, log=lambda m: None)  # warm-up, and the texts
         texts = [c.text for c in load_index(settings.data_dir).chunks.values()]
-        st = model._model
+        st = model.model._model
         pipeline_s, raw_s = [], []
         for r in range(args.rounds):
             started = time.perf_counter()
