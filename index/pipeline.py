@@ -15,7 +15,7 @@ import numpy as np
 from index.changes import Plan, plan, unique_ids
 from index.chunking import Chunk, Chunker, ChunkerConfig, chunk_id
 from index.embedding import Embedder
-from index.sentence_cache import SentenceVectors, embed_missing
+from index.sentence_cache import SentenceVectors, embed_chunk_sentences
 from index.sources import DEFAULT_MAX_FILE_BYTES, Article, SourceError, discover, read_article
 from index.storage import (
     IndexData,
@@ -208,7 +208,7 @@ def _embed_sentences(config: IndexConfig, embedder: Embedder, articles: dict[str
     model = embedder.identity
     cache = SentenceVectors(config.data_dir, model.hash, model.dim)
     try:
-        return embed_missing(
+        return embed_chunk_sentences(
             cache, embedder.embed_documents,
             [(articles[c.article_id].sha256, articles[c.article_id].text, c.text, c.start)
              for c in new_chunks], progress=progress)

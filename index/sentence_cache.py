@@ -3,13 +3,13 @@
 The answer service ranks the sentences of the retrieved chunks by embedding each one: over
 a second for a 256-token chunk on two cores, most of the 46 minutes of an ARCD eval when
 each question's chunks were embedded on first use. So the indexer embeds them with the
-chunks (`embed_missing`; `scored_sentences` says which spans, for both sides), and the
-answer service embeds only what it does not find (an index built without them). The vectors
-are kept in SQLite in the data folder, keyed by the embedding model's hash, the article's
-content hash and the sentence's span: a restart, a second process or a re-index reuses
-them, and an edited article (a new hash) never does. In front sits a bounded in-memory
-cache. If the file cannot be written (a read-only data folder), the cache works in memory
-only.
+chunks (`embed_chunk_sentences`; `scored_sentences` says which spans, for both sides), and
+the answer service embeds only what it does not find, an index built without them (both
+through `SentenceVectors.embed_missing`). The vectors are kept in SQLite in the data
+folder, keyed by the embedding model's hash, the article's content hash and the sentence's
+span: a restart, a second process or a re-index reuses them, and an edited article (a new
+hash) never does. In front sits a bounded in-memory cache. If the file cannot be written
+(a read-only data folder), the cache works in memory only.
 """
 
 from __future__ import annotations
@@ -116,6 +116,20 @@ class SentenceVectors:
             except sqlite3.Error as exc:  # a full disk loses the cache, not the answer
                 log.warning("cannot store sentence vectors: %s", exc)
 
+    def embed_missing(self, texts: dict[Key, str], embed: Callable[[list[str]], np.ndarray],
+                      batch: int = 512, progress: bool = False) -> int:
+        """Embed and keep the `texts` (by key) the cache does not hold; returns how many.
+        Kept batch by batch: an interrupted run keeps what it did."""
+        known = self.get(list(texts))
+        missing = [key for key in texts if key not in known]
+        with tqdm(total=len(missing), desc="Embedding sentences", unit="sentence",
+                  disable=not progress or not missing) as bar:
+            for first in range(0, len(missing), batch):
+                keys = missing[first:first + batch]
+                self.put(dict(zip(keys, embed([texts[key] for key in keys]))))
+                bar.update(len(keys))
+        return len(missing)
+
     def _remember(self, key: Key, vector: np.ndarray) -> None:
         self._memory[key] = vector
         self._memory.move_to_end(key)
@@ -123,24 +137,15 @@ class SentenceVectors:
             self._memory.popitem(last=False)
 
 
-def embed_missing(cache: SentenceVectors, embed: Callable[[list[str]], np.ndarray],
-                  chunks: Iterable[tuple[str, str, str, int]], batch: int = 512,
-                  progress: bool = False) -> int:
+def embed_chunk_sentences(cache: SentenceVectors, embed: Callable[[list[str]], np.ndarray],
+                          chunks: Iterable[tuple[str, str, str, int]],
+                          progress: bool = False) -> int:
     """Embed and keep every scored sentence of `chunks` (article sha256, article text, chunk
     text, chunk start) that the cache does not hold yet, so that no question waits for
-    them; returns how many were embedded. Written batch by batch: an interrupted run keeps
-    what it did."""
+    them; returns how many were embedded."""
     wanted: dict[Key, str] = {}
     for sha, text, chunk_text, chunk_start in chunks:
         for _, units in scored_sentences(text, chunk_text, chunk_start):
             for start, end in units:
                 wanted.setdefault((sha, start, end), text[start:end])
-    known = cache.get(list(wanted))
-    missing = [key for key in wanted if key not in known]
-    with tqdm(total=len(missing), desc="Embedding sentences", unit="sentence",
-              disable=not progress or not missing) as bar:
-        for first in range(0, len(missing), batch):
-            keys = missing[first:first + batch]
-            cache.put(dict(zip(keys, embed([wanted[key] for key in keys]))))
-            bar.update(len(keys))
-    return len(missing)
+    return cache.embed_missing(wanted, embed, progress=progress)

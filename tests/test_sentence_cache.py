@@ -112,7 +112,7 @@ def test_sentence_vectors_that_fail_leave_the_written_index_standing(corpus, tmp
     def unreachable(*args, **kwargs):
         raise ConnectionError("embedding server went away")
 
-    monkeypatch.setattr(index.pipeline, "embed_missing", unreachable)
+    monkeypatch.setattr(index.pipeline, "embed_chunk_sentences", unreachable)
     said: list[str] = []
     report = index_paths([corpus], IndexConfig(data_dir=tmp_path / "data"), fake_embedder,
                          progress=False, log=said.append)

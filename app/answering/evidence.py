@@ -86,16 +86,11 @@ class EvidenceSelector:
     def _embed_sentences(self, searcher: Searcher, spans: list[tuple]) -> np.ndarray:
         """Vectors of (article_id, sha256, start, end) sentences, cached on disk."""
         cache = self._sentence_cache(searcher)
-        keys = [(sha, start, end) for _, sha, start, end in spans]
-        found = cache.get(keys)
-        missing = list({k: span for k, span in zip(keys, spans) if k not in found}.items())
-        if missing:
-            texts = [article_text(searcher, a)[start:end] for _, (a, _, start, end) in missing]
-            new = {key: vector for (key, _), vector
-                   in zip(missing, document_vectors(searcher, texts))}
-            cache.put(new)
-            found.update(new)
-        return np.stack([found[k] for k in keys])
+        texts = {(sha, start, end): article_text(searcher, article)[start:end]
+                 for article, sha, start, end in spans}
+        cache.embed_missing(texts, lambda batch: document_vectors(searcher, batch))
+        found = cache.get(list(texts))
+        return np.stack([found[(sha, start, end)] for _, sha, start, end in spans])
 
     def _sentence_cache(self, searcher: Searcher) -> SentenceVectors:
         """The cache for the searcher's embedding model (a new one when the model changed)."""
