@@ -24,6 +24,8 @@ from app.settings import Settings
 from index import models
 
 BACKENDS = ("local", "openai", "ollama", "extractive")
+# Settings of a sampled reply (`Backend.sample`): other candidates of a short rendering.
+SAMPLING = {"temperature": 0.8, "top_p": 0.95}
 # Backends strong enough to write the answer directly in the question's language.
 STRONG_BACKENDS = {"openai", "ollama"}
 
@@ -64,6 +66,33 @@ class Backend:
 
     def complete(self, messages: Sequence[ChatMessage], side: bool = False) -> str:
         return "".join(self.stream(messages, side)).strip()
+
+    def sample(self, messages: Sequence[ChatMessage], seed: int, side: bool = False) -> str:
+        """One reply drawn at SAMPLING's temperature with `seed`: another candidate beside
+        the greedy one, the same for the same seed. A client that ignores sampling settings
+        (Ollama's takes them only at construction) returns the greedy reply again."""
+        llm = (self.side_llm or self.llm) if side else self.llm
+        assert llm is not None
+        if llm is self.llm:
+            self.prepare(messages)
+        try:
+            if hasattr(llm, "_model") and hasattr(llm, "generate_kwargs"):
+                # llama-index's LlamaCPP drops per-call settings: ask llama.cpp itself
+                # (top_k 40, llama.cpp's default, in place of the greedy top_k 1)
+                reply = llm._model(prompt=llm.messages_to_prompt(messages),
+                                   **{**llm.generate_kwargs, "stream": False,
+                                      "max_tokens": llm.max_new_tokens, "seed": seed,
+                                      "top_k": 40, **SAMPLING})
+                return reply["choices"][0]["text"].strip()
+            return (llm.chat(list(messages), seed=seed, **SAMPLING).message.content
+                    or "").strip()
+        except LLMUnavailable:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every client library has its own errors
+            if _looks_like_connection_error(exc):
+                raise LLMUnavailable(f"the {self.name} LLM server cannot be reached ({exc})"
+                                     ) from exc
+            raise
 
     def prepare(self, messages: Sequence[ChatMessage]) -> None:
         """Evaluate the fixed part of prompts like `messages` now, before a question needs

@@ -33,6 +33,10 @@ class LockedBackend:
         with self.lock:
             return self.inner.complete(messages, side)
 
+    def sample(self, messages: Sequence[ChatMessage], seed: int, side: bool = False) -> str:
+        with self.lock:
+            return self.inner.sample(messages, seed, side)
+
     def prepare(self, messages: Sequence[ChatMessage]) -> None:
         with self.lock:
             self.inner.prepare(messages)

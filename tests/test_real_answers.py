@@ -6,6 +6,7 @@ import pytest
 from app import prompts
 from app.answering.corpus import script_of
 from app.answering.generation import span_messages
+from app.answering.rendering import render_messages
 from app.llm import chatml_fixed_part, chatml_prompt, make_backend
 from app.service import SanadService, Turn
 from app.settings import Settings
@@ -177,3 +178,13 @@ def test_the_same_question_gets_the_same_answer_whatever_came_before(sanad, tmp_
     single = make_backend(Settings(data_dir=tmp_path, llm_backend="local",
                                    llm_side_context=False))
     assert single.kept_prefixes is None
+
+
+def test_sampled_replies_follow_their_seed_and_leave_greedy_ones_alone(sanad):
+    backend = sanad.backend
+    messages = render_messages("السيارات", "ar", "en")
+    greedy = backend.complete(messages, side=True)
+    replies = [backend.sample(messages, seed, side=True) for seed in (1, 2, 3, 4)]
+    assert backend.sample(messages, 1, side=True) == replies[0]
+    assert len(set(replies) | {greedy}) > 1  # the replies are drawn, not greedy again
+    assert backend.complete(messages, side=True) == greedy

@@ -20,10 +20,13 @@ from app.answering.rendering import (
     is_qualified,
     latin_words_changed,
     render,
+    render_clause,
     render_messages,
     rendering_problems,
 )
+from app.llm import SAMPLING, Backend
 from app.numbers import numbers_in
+from tests.fakes import FakeLLM
 
 SPAN = "20 مليار دولار كمساعدات لأمريكا اللاتينية ورفع العقوبات عن فنزويلا"
 
@@ -538,3 +541,73 @@ def test_a_grounded_answer_is_its_own_rendering_once_checked_again():
     rendering = render(backend, "لوس أنجلس كينغز", [1], "Which hockey team?", "ar", "en",
                        checks, own="the Los Angeles Kings team")
     assert rendering.text == "Los Angeles Kings" and backend.asked
+
+
+class SamplingBackend:
+    """Greedy replies from `greedy` (one per prompt, in turn), sampled ones by seed."""
+
+    def __init__(self, greedy: list[str], sampled: dict[int, str]):
+        self.greedy, self.sampled = list(greedy), sampled
+        self.seeds: list[int] = []
+
+    def complete(self, messages, side=False):
+        return self.greedy.pop(0)
+
+    def sample(self, messages, seed, side=False):
+        self.seeds.append(seed)
+        return self.sampled[seed]
+
+
+STEELERS = "بيتسبرغ ستيلرز"
+BEAT = "Who did the Broncos beat?"
+# words paired above the word floor, below the name floor: a name must sound like the
+# article's words to pass
+BY_SOUND = RenderChecks(lambda a, b: 0.8, lambda a, b: np.full((len(a), len(b)), 0.7),
+                        0.5, 0.55, 0.75, 0.5)
+
+
+def test_sampled_renderings_are_tried_only_when_both_greedy_ones_fail():
+    backend = SamplingBackend(["Pittsburgh Steelers"], {})
+    assert render_clause(backend, STEELERS, BEAT, "ar", "en", BY_SOUND, 3)[0] \
+        == "Pittsburgh Steelers"
+    assert backend.seeds == []
+    backend = SamplingBackend(["Bisbee Stilwell", "Denver Broncos"],
+                              {1: "Birmingham", 2: "Pittsburgh Steelers", 3: "Birmingham"})
+    text, score, problems = render_clause(backend, STEELERS, BEAT, "ar", "en", BY_SOUND, 3)
+    assert (text, problems) == ("Pittsburgh Steelers", []) and backend.seeds == [1, 2, 3]
+    # with sampling off, the failures stand: nothing unchecked is shown
+    backend = SamplingBackend(["Bisbee Stilwell", "Denver Broncos"], {})
+    text, score, problems = render_clause(backend, STEELERS, BEAT, "ar", "en", BY_SOUND, 0)
+    assert text == "" and any("name" in p for p in problems) and backend.seeds == []
+
+
+def test_of_the_sampled_renderings_that_pass_the_nearest_in_meaning_is_kept():
+    def cosine(a, b):
+        return 0.6 if "Steeler" in a and "the" in a else 0.8
+    checks = RenderChecks(cosine, BY_SOUND.word_similarity, 0.5, 0.55, 0.75, 0.5)
+    backend = SamplingBackend(["Denver Broncos", "Denver Broncos"],
+                              {1: "the Pittsburgh Steelers", 2: "Pittsburgh Steelers",
+                               3: "Bisbee Stilwell"})
+    text, score, _ = render_clause(backend, STEELERS, BEAT, "ar", "en", checks, 3)
+    assert (text, score) == ("Pittsburgh Steelers", 0.8)
+
+
+def test_when_no_sampled_rendering_passes_none_is_shown():
+    backend = SamplingBackend(["Denver Broncos", "Denver Broncos"],
+                              {1: "Birmingham Stirling", 2: "Denver Broncos", 3: "Steel City"})
+    rendering = render(backend, STEELERS, [1], BEAT, "ar", "en", BY_SOUND, samples=3)
+    assert rendering.text == "" and rendering.problems
+
+
+def test_a_sampled_reply_asks_the_client_for_sampling_with_its_seed():
+    seen: list[dict] = []
+
+    class Recording(FakeLLM):
+        def complete(self, prompt, formatted=False, **kwargs):
+            seen.append(kwargs)
+            return super().complete(prompt)
+
+    backend = Backend("openai", Recording(lambda prompt: "cars"))
+    messages = render_messages("السيارات", "ar", "en")
+    assert backend.sample(messages, 2, side=True) == "cars"
+    assert seen == [{"seed": 2, **SAMPLING}] and SAMPLING["temperature"] > 0

@@ -574,14 +574,19 @@ def checked(rendering: str, source: str, question: str, target: str, checks: Ren
 
 
 def render_clause(backend: Backend, clause: str, question: str, source: str, target: str,
-                  checks: RenderChecks) -> tuple[str, float | None, list[str]]:
-    """(rendering, its cosine, problems): the first of two candidates (the phrase alone,
-    then with its question) that passes every check; else "", the best cosine measured
-    (None when no candidate got that far) and every problem met."""
+                  checks: RenderChecks, samples: int = 0) -> tuple[str, float | None, list[str]]:
+    """(rendering, its cosine, problems): the first of two greedy candidates (the phrase
+    alone, then with its question) that passes every check; when neither does, of
+    `samples` sampled ones (the two prompts in turn, fixed seeds) the passing one nearest
+    the phrase in meaning. A small model's greedy reply to a short phrase is often one
+    wrong word ("roads" for السيارات) where a sampled one is right ("cars"); every
+    candidate meets the same checks. Else "", the best cosine measured (None when no
+    candidate got that far) and every problem met."""
     problems: list[str] = []
     best: float | None = None
-    for messages in (render_messages(clause, source, target),
-                     in_context_messages(clause, question, source, target)):
+    asked = (render_messages(clause, source, target),
+                in_context_messages(clause, question, source, target))
+    for messages in asked:
         candidate = cleaned(backend.complete(messages, side=True))
         found, score = checked(candidate, clause, question, target, checks)
         if not found:
@@ -589,11 +594,26 @@ def render_clause(backend: Backend, clause: str, question: str, source: str, tar
         if score is not None:
             best = score if best is None else max(best, score)
         problems += [p for p in found if p not in problems]
+    passed: dict[str, float] = {}
+    tried: set[str] = set()
+    for seed in range(1, samples + 1):
+        candidate = cleaned(backend.sample(asked[(seed - 1) % 2], seed, side=True))
+        if candidate in tried:
+            continue
+        tried.add(candidate)
+        found, score = checked(candidate, clause, question, target, checks)
+        if not found and score is not None:
+            passed[candidate] = score
+        elif score is not None:
+            best = score if best is None else max(best, score)
+    if passed:
+        chosen = max(passed, key=lambda c: passed[c])
+        return chosen, passed[chosen], []
     return "", best, problems
 
 
 def render(backend: Backend, span: str, citations: list[int], question: str, source: str,
-           target: str, checks: RenderChecks, own: str = "") -> Rendering:
+           target: str, checks: RenderChecks, own: str = "", samples: int = 0) -> Rendering:
     """One answer part rendered into `target`, clause by clause when long, and checked.
     `own` is the model's answer in the reader's language that the span was grounded in
     (`grounded_run`): checked again, it is the rendering, with no model call.
@@ -628,7 +648,7 @@ def render(backend: Backend, span: str, citations: list[int], question: str, sou
             text, score, problems = "", None, [FAR_FROM_QUESTION]
         else:
             text, score, problems = render_clause(backend, clause, question, source,
-                                                  target, checks)
+                                                  target, checks, samples)
         result.problems += [p for p in problems if p not in result.problems]
         if problems:
             pieces.append("")
@@ -698,14 +718,15 @@ def script_of_language(lang: str) -> str:
 
 
 def render_answer(backend: Backend, result: AnswerResult, source: str, target: str,
-                  checks: RenderChecks, own: dict[int, str] | None = None) -> Iterator[Token]:
+                  checks: RenderChecks, own: dict[int, str] | None = None,
+                  samples: int = 0) -> Iterator[Token]:
     """Render each answer sentence from `source` into `target`; set `result.translation`
     to the kept renderings (with their citations) and the count withheld. Yields the kept
     text once, after the checks: nothing unchecked is streamed. `own` holds, by sentence,
     the model's answers in `target` that a sentence was grounded in (`grounded_run`)."""
     own = own or {}
     renderings = [render(backend, s.text, s.citations, result.standalone_question, source,
-                         target, checks, own.get(i, ""))
+                         target, checks, own.get(i, ""), samples)
                   for i, s in enumerate(result.sentences)]
     kept = [r for r in renderings if r.text]
     withheld = len(renderings) - len(kept)

@@ -127,7 +127,7 @@ class AnswerService:
             yield Token(result.answer)
         if checks is not None:
             yield from render_answer(self.backend, result, plan.answer_lang, result.language,
-                                     checks, own)
+                                     checks, own, self.settings.render_sampled_candidates)
         result.timings = clock.finish()
         yield result
 
