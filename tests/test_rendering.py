@@ -611,3 +611,10 @@ def test_a_sampled_reply_asks_the_client_for_sampling_with_its_seed():
     messages = render_messages("السيارات", "ar", "en")
     assert backend.sample(messages, 2, side=True) == "cars"
     assert seen == [{"seed": 2, **SAMPLING}] and SAMPLING["temperature"] > 0
+
+
+def test_a_long_clause_gets_no_sampled_renderings():
+    clause = "تتكون كاليفورنيا الجنوبية من مجال إحصائي مشترك"
+    backend = SamplingBackend(["Bisbee Stilwell", "Denver Broncos"], {})
+    text, _, problems = render_clause(backend, clause, BEAT, "ar", "en", BY_SOUND, 3)
+    assert text == "" and problems and backend.seeds == []
