@@ -139,9 +139,9 @@ class Settings(BaseSettings):
     # sentence around it that passed: it needs this cosine to its own words (read off the
     # clauses a local xquad run showed that way; eval/reports/xquad-local-span-s150).
     render_min_clause_similarity: float = Field(0.7, ge=-1, le=1)
-    # A clause of at most five words whose two greedy renderings both fail the checks gets
-    # this many sampled ones (fixed seeds), which meet the same checks; 0 turns sampling
-    # off. Each costs one short model call after the answer is shown.
+    # An answer part of at most five words whose two greedy renderings both fail the checks
+    # gets this many sampled ones (fixed seeds), which meet the same checks; 0 turns
+    # sampling off. Each costs one short model call after the answer is shown.
     render_sampled_candidates: int = Field(3, ge=0, le=8)
     evidence_sentences: int = Field(3, ge=1, le=10)
     history_turns: int = Field(3, ge=0, le=20)

@@ -618,3 +618,10 @@ def test_a_long_clause_gets_no_sampled_renderings():
     backend = SamplingBackend(["Bisbee Stilwell", "Denver Broncos"], {})
     text, _, problems = render_clause(backend, clause, BEAT, "ar", "en", BY_SOUND, 3)
     assert text == "" and problems and backend.seeds == []
+
+
+def test_the_short_clauses_of_a_long_part_get_no_sampled_renderings():
+    backend = SamplingBackend(["Denver Broncos"] * 2 * len(LONG_CLAUSES), {})
+    rendering = render(backend, "، ".join(LONG_CLAUSES), [1], BEAT, "ar", "en", BY_SOUND,
+                       samples=3)
+    assert rendering.text == "" and backend.seeds == []

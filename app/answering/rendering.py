@@ -75,9 +75,11 @@ FAR_FROM_QUESTION = "a clause far from the question, not rendered"
 # Of a long answer part, at most this many clauses (those nearest the question) are
 # rendered: each costs one or two model calls, after the answer is already shown.
 MAX_CLAUSES_RENDERED = 3
-# Sampled renderings (`render_clause`) only for a clause this short: on a local xquad run
-# every sampled rendering that passed rendered 1 to 5 words, and sampling longer clauses
-# too doubled the English answers' 95th percentile of total time for none.
+# Sampled renderings (`render_clause`) only for an answer part this short, of one clause:
+# on a local xquad run every sampled rendering that passed rendered a whole answer of 1 to
+# 5 words; sampling longer clauses too doubled the English answers' 95th percentile of
+# total time for none, and sampling the short clauses of long parts (a list of names split
+# at its commas) added seconds to the seed's English answers for one garbled name.
 MAX_SAMPLED_WORDS = 5
 _LATIN_RUN = re.compile(r"[A-Za-z\u00C0-\u024F]+")
 _LATIN_WORD = re.compile(r"[A-Za-z\u00C0-\u024F][\w'’-]*")
@@ -581,7 +583,8 @@ def render_clause(backend: Backend, clause: str, question: str, source: str, tar
                   checks: RenderChecks, samples: int = 0) -> tuple[str, float | None, list[str]]:
     """(rendering, its cosine, problems): the first of two greedy candidates (the phrase
     alone, then with its question) that passes every check; when neither does and the
-    clause is short, of `samples` sampled ones (the two prompts in turn, fixed seeds) the
+    clause is short (`render` asks for samples only for a part of one clause), of
+    `samples` sampled ones (the two prompts in turn, fixed seeds) the
     passing one nearest the phrase in meaning. A small model's greedy reply to a short phrase is often one
     wrong word ("roads" for السيارات) where a sampled one is right ("cars"); every
     candidate meets the same checks. Else "", the best cosine measured (None when no
@@ -654,7 +657,8 @@ def render(backend: Backend, span: str, citations: list[int], question: str, sou
             text, score, problems = "", None, [FAR_FROM_QUESTION]
         else:
             text, score, problems = render_clause(backend, clause, question, source,
-                                                  target, checks, samples)
+                                                  target, checks,
+                                                  samples if len(parts) == 1 else 0)
         result.problems += [p for p in problems if p not in result.problems]
         if problems:
             pieces.append("")
