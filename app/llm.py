@@ -47,22 +47,11 @@ class Backend:
 
     def stream(self, messages: Sequence[ChatMessage], side: bool = False) -> Iterator[str]:
         """Text deltas of the model's reply; connection problems become LLMUnavailable."""
-        llm = (self.side_llm or self.llm) if side else self.llm
-        assert llm is not None
-        if llm is self.llm:
-            self.prepare(messages)
-        try:
+        llm = self._ready(messages, side)
+        with self._reporting_unreachable():
             for chunk in llm.stream_chat(list(messages)):
                 if chunk.delta:
                     yield chunk.delta
-        except LLMUnavailable:
-            raise
-        except Exception as exc:  # noqa: BLE001 - every client library has its own errors
-            if _looks_like_connection_error(exc):
-                raise LLMUnavailable(f"the {self.name} LLM server cannot be reached ({exc}); "
-                                     "start it, fix SANAD_LLM_BASE_URL, or set "
-                                     "SANAD_LLM_BACKEND=extractive") from exc
-            raise
 
     def complete(self, messages: Sequence[ChatMessage], side: bool = False) -> str:
         return "".join(self.stream(messages, side)).strip()
@@ -71,11 +60,8 @@ class Backend:
         """One reply drawn at SAMPLING's temperature with `seed`: another candidate beside
         the greedy one, the same for the same seed. A client that ignores sampling settings
         (Ollama's takes them only at construction) returns the greedy reply again."""
-        llm = (self.side_llm or self.llm) if side else self.llm
-        assert llm is not None
-        if llm is self.llm:
-            self.prepare(messages)
-        try:
+        llm = self._ready(messages, side)
+        with self._reporting_unreachable():
             if hasattr(llm, "_model") and hasattr(llm, "generate_kwargs"):
                 # llama-index's LlamaCPP drops per-call settings: ask llama.cpp itself
                 # (top_k 40, llama.cpp's default, in place of the greedy top_k 1)
@@ -86,12 +72,27 @@ class Backend:
                 return reply["choices"][0]["text"].strip()
             return (llm.chat(list(messages), seed=seed, **SAMPLING).message.content
                     or "").strip()
+
+    def _ready(self, messages: Sequence[ChatMessage], side: bool) -> LLM:
+        """The LLM that answers (the side one, if any, for side calls), prepared."""
+        llm = (self.side_llm or self.llm) if side else self.llm
+        assert llm is not None
+        if llm is self.llm:
+            self.prepare(messages)
+        return llm
+
+    @contextmanager
+    def _reporting_unreachable(self) -> Iterator[None]:
+        """A client library's connection error, whatever its type, as LLMUnavailable."""
+        try:
+            yield
         except LLMUnavailable:
             raise
         except Exception as exc:  # noqa: BLE001 - every client library has its own errors
             if _looks_like_connection_error(exc):
-                raise LLMUnavailable(f"the {self.name} LLM server cannot be reached ({exc})"
-                                     ) from exc
+                raise LLMUnavailable(f"the {self.name} LLM server cannot be reached ({exc}); "
+                                     "start it, fix SANAD_LLM_BASE_URL, or set "
+                                     "SANAD_LLM_BACKEND=extractive") from exc
             raise
 
     def prepare(self, messages: Sequence[ChatMessage]) -> None:

@@ -5,6 +5,7 @@ import time
 
 import numpy as np
 import pytest
+from llama_index.core.llms import ChatMessage
 
 from app import prompts
 from app.answering import refusal
@@ -902,3 +903,18 @@ def test_the_facade_checks_once_and_resolves_the_generation_once(corpus, tmp_pat
     with pytest.raises(AnswerError, match="empty"):
         sanad.answer_stream("  ")  # at the call, before anything streams
     assert sanad.backend.name == "extractive"
+
+
+def test_a_server_gone_after_start_is_reported_as_unavailable_by_every_call():
+    def gone(prompt):
+        raise ConnectionRefusedError("connection refused")
+
+    backend = Backend("openai", FakeLLM(gone))
+    messages = [ChatMessage(role="user", content="What did Mexico request?")]
+    with pytest.raises(LLMUnavailable, match="cannot be reached"):
+        backend.complete(messages)
+    with pytest.raises(LLMUnavailable, match="cannot be reached"):
+        backend.sample(messages, 1, side=True)
+    backend = Backend("openai", FakeLLM(lambda prompt: 1 / 0))  # not a connection problem
+    with pytest.raises(ZeroDivisionError):
+        backend.sample(messages, 1)

@@ -584,15 +584,15 @@ def render_clause(backend: Backend, clause: str, question: str, source: str, tar
     """(rendering, its cosine, problems): the first of two greedy candidates (the phrase
     alone, then with its question) that passes every check; when neither does and the
     clause is short (`render` asks for samples only for a part of one clause), of
-    `samples` sampled ones (the two prompts in turn, fixed seeds) the
-    passing one nearest the phrase in meaning. A small model's greedy reply to a short phrase is often one
+    `samples` sampled ones (the two prompts in turn, fixed seeds) the passing one nearest
+    the phrase in meaning. A small model's greedy reply to a short phrase is often one
     wrong word ("roads" for السيارات) where a sampled one is right ("cars"); every
     candidate meets the same checks. Else "", the best cosine measured (None when no
     candidate got that far) and every problem met."""
     problems: list[str] = []
     best: float | None = None
     asked = (render_messages(clause, source, target),
-                in_context_messages(clause, question, source, target))
+             in_context_messages(clause, question, source, target))
     for messages in asked:
         candidate = cleaned(backend.complete(messages, side=True))
         found, score = checked(candidate, clause, question, target, checks)
