@@ -56,10 +56,15 @@ class Backend:
     def complete(self, messages: Sequence[ChatMessage], side: bool = False) -> str:
         return "".join(self.stream(messages, side)).strip()
 
+    @property
+    def can_sample(self) -> bool:
+        """Whether `sample` draws replies: llama-index's Ollama client takes sampling
+        settings only when it is made, so there a "sample" would be the greedy reply."""
+        return self.llm is not None and self.name != "ollama"
+
     def sample(self, messages: Sequence[ChatMessage], seed: int, side: bool = False) -> str:
         """One reply drawn at SAMPLING's temperature with `seed`: another candidate beside
-        the greedy one, the same for the same seed. A client that ignores sampling settings
-        (Ollama's takes them only at construction) returns the greedy reply again."""
+        the greedy one, the same for the same seed (see `can_sample`)."""
         llm = self._ready(messages, side)
         with self._reporting_unreachable():
             if hasattr(llm, "_model") and hasattr(llm, "generate_kwargs"):

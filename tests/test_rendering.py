@@ -625,3 +625,25 @@ def test_the_short_clauses_of_a_long_part_get_no_sampled_renderings():
     rendering = render(backend, "، ".join(LONG_CLAUSES), [1], BEAT, "ar", "en", BY_SOUND,
                        samples=3)
     assert rendering.text == "" and backend.seeds == []
+
+
+def test_a_sampled_reply_the_same_as_a_greedy_one_is_not_checked_again():
+    asked: list[str] = []
+
+    def cosine(a, b):
+        asked.append(a)
+        return 0.8 if a == "Pittsburgh Steelers" else 0.4  # half a name is too far
+
+    checks = RenderChecks(cosine, BY_SOUND.word_similarity, 0.5, 0.55, 0.75, 0.5)
+    backend = SamplingBackend(["Pittsburgh", "Steelers"],
+                              {1: "Pittsburgh", 2: "Steelers", 3: "Pittsburgh Steelers"})
+    assert render_clause(backend, STEELERS, BEAT, "ar", "en", checks, 3)[0] \
+        == "Pittsburgh Steelers"
+    assert asked.count("Pittsburgh") == 1 and asked.count("Steelers") == 1
+
+
+def test_only_clients_that_draw_replies_are_asked_for_samples():
+    assert Backend("openai", FakeLLM(lambda prompt: "")).can_sample
+    assert Backend("local", FakeLLM(lambda prompt: "")).can_sample
+    assert not Backend("ollama", FakeLLM(lambda prompt: "")).can_sample
+    assert not Backend("extractive", None).can_sample

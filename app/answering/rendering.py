@@ -593,8 +593,10 @@ def render_clause(backend: Backend, clause: str, question: str, source: str, tar
     best: float | None = None
     asked = (render_messages(clause, source, target),
              in_context_messages(clause, question, source, target))
+    tried: set[str] = set()  # a sampled reply the same as one already checked is skipped
     for messages in asked:
         candidate = cleaned(backend.complete(messages, side=True))
+        tried.add(candidate)
         found, score = checked(candidate, clause, question, target, checks)
         if not found:
             return candidate, score, []
@@ -602,7 +604,6 @@ def render_clause(backend: Backend, clause: str, question: str, source: str, tar
             best = score if best is None else max(best, score)
         problems += [p for p in found if p not in problems]
     passed: dict[str, float] = {}
-    tried: set[str] = set()
     if len(tokens(clause)) > MAX_SAMPLED_WORDS:
         samples = 0
     for seed in range(1, samples + 1):

@@ -127,7 +127,8 @@ class AnswerService:
             yield Token(result.answer)
         if checks is not None:
             yield from render_answer(self.backend, result, plan.answer_lang, result.language,
-                                     checks, own, self.settings.render_sampled_candidates)
+                                     checks, own, self.settings.render_sampled_candidates
+                                     if self.backend.can_sample else 0)
         result.timings = clock.finish()
         yield result
 
