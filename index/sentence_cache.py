@@ -117,18 +117,23 @@ class SentenceVectors:
                 log.warning("cannot store sentence vectors: %s", exc)
 
     def embed_missing(self, texts: dict[Key, str], embed: Callable[[list[str]], np.ndarray],
-                      batch: int = 512, progress: bool = False) -> int:
-        """Embed and keep the `texts` (by key) the cache does not hold; returns how many.
-        Kept batch by batch: an interrupted run keeps what it did."""
-        known = self.get(list(texts))
-        missing = [key for key in texts if key not in known]
+                      batch: int = 512, progress: bool = False
+                      ) -> tuple[dict[Key, np.ndarray], int]:
+        """The vectors of `texts` (by key): those the cache holds, and the others embedded
+        and kept, batch by batch (an interrupted run keeps what it did); with how many
+        were embedded."""
+        vectors = self.get(list(texts))
+        missing = [key for key in texts if key not in vectors]
         with tqdm(total=len(missing), desc="Embedding sentences", unit="sentence",
                   disable=not progress or not missing) as bar:
             for first in range(0, len(missing), batch):
                 keys = missing[first:first + batch]
-                self.put(dict(zip(keys, embed([texts[key] for key in keys]))))
+                new = {key: np.asarray(vector, dtype=np.float32) for key, vector
+                       in zip(keys, embed([texts[key] for key in keys]))}
+                self.put(new)
+                vectors.update(new)
                 bar.update(len(keys))
-        return len(missing)
+        return vectors, len(missing)
 
     def _remember(self, key: Key, vector: np.ndarray) -> None:
         self._memory[key] = vector
@@ -148,4 +153,4 @@ def embed_chunk_sentences(cache: SentenceVectors, embed: Callable[[list[str]], n
         for _, units in scored_sentences(text, chunk_text, chunk_start):
             for start, end in units:
                 wanted.setdefault((sha, start, end), text[start:end])
-    return cache.embed_missing(wanted, embed, progress=progress)
+    return cache.embed_missing(wanted, embed, progress=progress)[1]

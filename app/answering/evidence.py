@@ -88,8 +88,7 @@ class EvidenceSelector:
         cache = self._sentence_cache(searcher)
         texts = {(sha, start, end): article_text(searcher, article)[start:end]
                  for article, sha, start, end in spans}
-        cache.embed_missing(texts, lambda batch: document_vectors(searcher, batch))
-        found = cache.get(list(texts))
+        found, _ = cache.embed_missing(texts, lambda batch: document_vectors(searcher, batch))
         return np.stack([found[(sha, start, end)] for _, sha, start, end in spans])
 
     def _sentence_cache(self, searcher: Searcher) -> SentenceVectors:
