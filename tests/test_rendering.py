@@ -616,8 +616,8 @@ def test_a_sampled_reply_asks_the_client_for_sampling_with_its_seed():
 def test_a_long_clause_gets_no_sampled_renderings():
     clause = "تتكون كاليفورنيا الجنوبية من مجال إحصائي مشترك"
     backend = SamplingBackend(["Bisbee Stilwell", "Denver Broncos"], {})
-    text, _, problems = render_clause(backend, clause, BEAT, "ar", "en", BY_SOUND, 3)
-    assert text == "" and problems and backend.seeds == []
+    rendering = render(backend, clause, [1], BEAT, "ar", "en", BY_SOUND, samples=3)
+    assert rendering.text == "" and rendering.problems and backend.seeds == []
 
 
 def test_the_short_clauses_of_a_long_part_get_no_sampled_renderings():

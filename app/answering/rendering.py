@@ -75,11 +75,12 @@ FAR_FROM_QUESTION = "a clause far from the question, not rendered"
 # Of a long answer part, at most this many clauses (those nearest the question) are
 # rendered: each costs one or two model calls, after the answer is already shown.
 MAX_CLAUSES_RENDERED = 3
-# Sampled renderings (`render_clause`) only for an answer part this short, of one clause:
-# on a local xquad run every sampled rendering that passed rendered a whole answer of 1 to
-# 5 words; sampling longer clauses too doubled the English answers' 95th percentile of
-# total time for none, and sampling the short clauses of long parts (a list of names split
-# at its commas) added seconds to the seed's English answers for one garbled name.
+# Sampled renderings (`render_clause`) only for an answer part this short (one clause, as
+# `clauses` cuts only long parts): on a local xquad run every sampled rendering that passed
+# rendered a whole answer of 1 to 5 words; sampling longer clauses too doubled the English
+# answers' 95th percentile of total time for none, and sampling the short clauses of long
+# parts (a list of names split at its commas) added seconds to the seed's English answers
+# for one garbled name.
 MAX_SAMPLED_WORDS = 5
 _LATIN_RUN = re.compile(r"[A-Za-z\u00C0-\u024F]+")
 _LATIN_WORD = re.compile(r"[A-Za-z\u00C0-\u024F][\w'’-]*")
@@ -582,13 +583,12 @@ def checked(rendering: str, source: str, question: str, target: str, checks: Ren
 def render_clause(backend: Backend, clause: str, question: str, source: str, target: str,
                   checks: RenderChecks, samples: int = 0) -> tuple[str, float | None, list[str]]:
     """(rendering, its cosine, problems): the first of two greedy candidates (the phrase
-    alone, then with its question) that passes every check; when neither does and the
-    clause is short (`render` asks for samples only for a part of one clause), of
-    `samples` sampled ones (the two prompts in turn, fixed seeds) the passing one nearest
-    the phrase in meaning. A small model's greedy reply to a short phrase is often one
-    wrong word ("roads" for السيارات) where a sampled one is right ("cars"); every
-    candidate meets the same checks. Else "", the best cosine measured (None when no
-    candidate got that far) and every problem met."""
+    alone, then with its question) that passes every check; when neither does, of
+    `samples` sampled ones (the two prompts in turn, fixed seeds; `render` asks for them
+    only for a short part) the passing one nearest the phrase in meaning. A small model's
+    greedy reply to a short phrase is often one wrong word ("roads" for السيارات) where a
+    sampled one is right ("cars"); every candidate meets the same checks. Else "", the
+    best cosine measured (None when no candidate got that far) and every problem met."""
     problems: list[str] = []
     best: float | None = None
     asked = (render_messages(clause, source, target),
@@ -604,8 +604,6 @@ def render_clause(backend: Backend, clause: str, question: str, source: str, tar
             best = score if best is None else max(best, score)
         problems += [p for p in found if p not in problems]
     passed: dict[str, float] = {}
-    if len(tokens(clause)) > MAX_SAMPLED_WORDS:
-        samples = 0
     for seed in range(1, samples + 1):
         candidate = cleaned(backend.sample(asked[(seed - 1) % 2], seed, side=True))
         if candidate in tried:
@@ -626,7 +624,9 @@ def render(backend: Backend, span: str, citations: list[int], question: str, sou
            target: str, checks: RenderChecks, own: str = "", samples: int = 0) -> Rendering:
     """One answer part rendered into `target`, clause by clause when long, and checked.
     `own` is the model's answer in the reader's language that the span was grounded in
-    (`grounded_run`): checked again, it is the rendering, with no model call.
+    (`grounded_run`): checked again, it is the rendering, with no model call. A part of
+    at most MAX_SAMPLED_WORDS words gets `samples` sampled renderings when its greedy
+    ones fail (`render_clause`).
 
     A clause that fails is shown as "…" beside the ones that pass, which then need
     `min_clause_similarity` to their words (no passing sentence stands around them),
@@ -646,6 +646,8 @@ def render(backend: Backend, span: str, citations: list[int], question: str, sou
             return result
     parts = clauses(span)
     whole_only = len(parts) > 1 and is_qualified(span)
+    if len(tokens(span)) > MAX_SAMPLED_WORDS:
+        samples = 0
     pieces: list[str] = []
     scores: list[float] = []
     failed_scores: list[float] = []
@@ -658,8 +660,7 @@ def render(backend: Backend, span: str, citations: list[int], question: str, sou
             text, score, problems = "", None, [FAR_FROM_QUESTION]
         else:
             text, score, problems = render_clause(backend, clause, question, source,
-                                                  target, checks,
-                                                  samples if len(parts) == 1 else 0)
+                                                  target, checks, samples)
         result.problems += [p for p in problems if p not in result.problems]
         if problems:
             pieces.append("")
